@@ -1,0 +1,202 @@
+"""Stores, items, item metadata and the stock ledger.
+
+``InventoryItem.stock`` is written only by :mod:`inventory.services`, which
+writes a :class:`StockLedgerEntry` for every change, so that for every item the
+ledger's deltas add up to its stock (``manage.py check_ledger`` verifies it).
+"""
+
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
+from django.db import models
+from django.db.models import Q
+
+
+def validate_time_zone(value):
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"'{value}' is not a time zone name such as Europe/Berlin or UTC.")
+
+
+class Store(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=60, unique=True, validators=[validate_slug])
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="StoreMembership", related_name="stores", blank=True
+    )
+    reduce_stock_on_order_import = models.BooleanField(
+        default=False, help_text="Take stock off as orders are imported (once per order)."
+    )
+    restock_on_cancel = models.BooleanField(
+        default=True, help_text="Put stock back when an order is cancelled."
+    )
+    inventory_source = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="linked_stores",
+        help_text="Read and take off this store's stock for the SKUs it has.",
+    )
+    sync_paused = models.BooleanField(
+        default=False, help_text="Stops every pull and push of this store until turned off."
+    )
+    low_stock_recipients = models.TextField(
+        blank=True, help_text="Addresses for low-stock and sync-trouble mail, one per line."
+    )
+    low_stock_threshold = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Default threshold; an item's low_stock metadata wins."
+    )
+    low_stock_digest_hour = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Hour (0-23, store time) for a daily digest; empty = none."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        source = self.inventory_source
+        seen = {self.pk}
+        while source is not None:
+            if source.pk in seen:
+                raise ValidationError(
+                    {"inventory_source": "These stores would take stock from each other in a loop."}
+                )
+            seen.add(source.pk)
+            source = source.inventory_source
+
+
+class StoreMembership(models.Model):
+    """Which staff user may see a store, and whether they may change its stock."""
+
+    EDITOR = "editor"
+    VIEWER = "viewer"
+    ROLES = [(EDITOR, "Can change stock"), (VIEWER, "Read only")]
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="store_memberships"
+    )
+    role = models.CharField(max_length=10, choices=ROLES, default=EDITOR)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["store", "user"], name="unique_membership")]
+
+    def __str__(self):
+        return f"{self.user} in {self.store} ({self.get_role_display()})"
+
+
+class InventoryItemQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(archived_at__isnull=True)
+
+
+class InventoryItem(models.Model):
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="items")
+    code = models.CharField("SKU", max_length=255)
+    name = models.CharField(max_length=500, blank=True)
+    price = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    cost = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    weight = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    location = models.CharField(max_length=255, blank=True)
+    stock = models.IntegerField(default=0, editable=False)
+    update_source = models.CharField(max_length=64, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    archived_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = InventoryItemQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "code"],
+                condition=Q(archived_at__isnull=True),
+                name="unique_active_code_per_store",
+            )
+        ]
+        indexes = [models.Index(fields=["store", "code"])]
+
+    def __str__(self):
+        return self.code
+
+    def save(self, *args, **kwargs):
+        # SKUs are compared exactly after trimming surrounding spaces.
+        self.code = (self.code or "").strip()
+        super().save(*args, **kwargs)
+
+    def clean(self):
+        self.code = (self.code or "").strip()
+        if not self.code:
+            raise ValidationError({"code": "A SKU cannot be empty."})
+
+
+class ItemMetadata(models.Model):
+    item = models.ForeignKey(InventoryItem, on_delete=models.CASCADE, related_name="metadata")
+    key = models.CharField(max_length=100)
+    value = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["key"]
+        verbose_name_plural = "item metadata"
+        constraints = [models.UniqueConstraint(fields=["item", "key"], name="unique_metadata_key")]
+
+    def __str__(self):
+        return f"{self.key}={self.value}"
+
+
+class StockLedgerEntry(models.Model):
+    ADMIN = "admin"
+    API = "api"
+    IMPORT = "import"
+    PULL = "pull"
+    ORDER = "order"
+    CANCEL = "cancel"
+    REFUND = "refund"
+    STORE_SYNC = "store-sync"
+    UNDO = "undo"
+    SOURCES = [
+        (ADMIN, "Admin"),
+        (API, "API"),
+        (IMPORT, "Import"),
+        (PULL, "Pull"),
+        (ORDER, "Order"),
+        (CANCEL, "Cancel"),
+        (REFUND, "Refund"),
+        (STORE_SYNC, "Store sync"),
+        (UNDO, "Undo"),
+    ]
+
+    item = models.ForeignKey(InventoryItem, on_delete=models.PROTECT, related_name="ledger")
+    delta = models.IntegerField()
+    stock_after = models.IntegerField()
+    source = models.CharField(max_length=20, choices=SOURCES)
+    # What caused it, as "kind:id" (e.g. "import:12", "sync-run:4", "order:81"),
+    # so one import can be undone and a run's changes listed.
+    reference = models.CharField(max_length=100, blank=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "stock ledger entry"
+        verbose_name_plural = "stock ledger"
+        indexes = [models.Index(fields=["item", "id"])]
+
+    def __str__(self):
+        return f"{self.item} {self.delta:+d} → {self.stock_after}"
+
+    @property
+    def stock_before(self):
+        return self.stock_after - self.delta

@@ -1,0 +1,135 @@
+"""Read-side queries: effective stock, metadata and what each cart is told.
+
+Everything here works on many items with a fixed number of queries, so a push
+of 100,000 items or a stock report costs the same few round trips as one item.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from . import rules
+from .models import InventoryItem, ItemMetadata, Store
+
+BULK_CHUNK = 5000
+
+
+def _chunks(values: Sequence, size: int = BULK_CHUNK):
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def metadata_by_item(item_ids: Iterable[int]) -> dict[int, dict[str, str]]:
+    result: dict[int, dict[str, str]] = defaultdict(dict)
+    ids = list(item_ids)
+    for chunk in _chunks(ids):
+        for item_id, key, value in ItemMetadata.objects.filter(item_id__in=chunk).values_list(
+            "item_id", "key", "value"
+        ):
+            result[item_id][key] = value
+    return result
+
+
+def stock_by_code(store: Store, codes: Iterable[str]) -> dict[str, int]:
+    """The stock carts see for each SKU of ``store`` (design §7).
+
+    SKUs that the store's ``inventory_source`` has use the source's stock (and
+    its source's, down the chain); the others use the store's own.  SKUs in
+    neither are absent.
+    """
+    wanted = list(dict.fromkeys(codes))
+    result: dict[str, int] = {}
+    for chunk in _chunks(wanted):
+        result.update(
+            InventoryItem.objects.active().filter(store=store, code__in=chunk).values_list("code", "stock")
+        )
+    if store.inventory_source_id:
+        result.update(stock_by_code(store.inventory_source, wanted))
+    return result
+
+
+def stock_holders(store: Store, codes: Iterable[str]) -> dict[str, InventoryItem]:
+    """The item whose stock moves when ``store`` sells each SKU (design §7)."""
+    wanted = list(dict.fromkeys(codes))
+    result: dict[str, InventoryItem] = {}
+    for chunk in _chunks(wanted):
+        result.update((item.code, item) for item in InventoryItem.objects.active().filter(store=store, code__in=chunk))
+    if store.inventory_source_id:
+        result.update(stock_holders(store.inventory_source, wanted))
+    return result
+
+
+def replacing_codes(store: Store, codes: Iterable[str]) -> set[str]:
+    """Which of ``codes`` carry ``code_replace`` in ``store`` (a chain if named)."""
+    found: set[str] = set()
+    for chunk in _chunks(list(codes)):
+        found.update(
+            ItemMetadata.objects.filter(
+                item__store=store, item__archived_at__isnull=True, item__code__in=chunk, key="code_replace"
+            ).values_list("item__code", flat=True)
+        )
+    return found
+
+
+def told_quantities(
+    store: Store, items: Sequence[InventoryItem], cart: rules.Cart
+) -> dict[int, rules.Told]:
+    """What ``cart`` is told for each of ``items``, with the steps that led there."""
+    metadata = metadata_by_item(item.pk for item in items)
+    codes = [item.code for item in items]
+    component_codes: set[str] = set()
+    for item in items:
+        replace = metadata.get(item.pk, {}).get("code_replace")
+        if replace:
+            component_codes.update(rules.parse_code_replace(replace))
+    stocks = stock_by_code(store, [*codes, *component_codes])
+    chained = replacing_codes(store, component_codes) if component_codes else set()
+    told = {}
+    for item in items:
+        item_metadata = metadata.get(item.pk, {})
+        components = {}
+        replace = item_metadata.get("code_replace")
+        if replace:
+            for code in rules.parse_code_replace(replace):
+                components[code] = (
+                    rules.Component(stock=stocks[code], replaces=code in chained) if code in stocks else None
+                )
+        told[item.pk] = rules.told_quantity(
+            stocks.get(item.code, item.stock), item_metadata, cart, components
+        )
+    return told
+
+
+def told_rows(store: Store, cart: rules.Cart, items: Sequence[InventoryItem] | None = None) -> list[dict]:
+    """The stock report: one dict per item, ``told`` None when not sent."""
+    if items is None:
+        items = list(InventoryItem.objects.active().filter(store=store).order_by("code"))
+    told = told_quantities(store, items, cart)
+    return [told_as_dict(item, told[item.pk]) for item in items]
+
+
+def told_as_dict(item: InventoryItem, told: rules.Told) -> dict:
+    return {
+        "code": item.code,
+        "stock": item.stock,
+        "told": told.quantity,
+        "error": told.error,
+        "steps": [
+            {"rule": step.rule, "before": step.before, "after": step.after, "note": step.note}
+            for step in told.steps
+        ],
+    }
+
+
+def visible_stores(user):
+    """Stores a user may see: all for superusers, their memberships otherwise."""
+    if user.is_superuser:
+        return Store.objects.all()
+    return Store.objects.filter(memberships__user=user).distinct()
+
+
+def editable_stores(user):
+    if user.is_superuser:
+        return Store.objects.all()
+    return Store.objects.filter(memberships__user=user, memberships__role="editor").distinct()

@@ -1,0 +1,308 @@
+"""The only code that writes ``InventoryItem.stock``.
+
+Every change goes through :func:`set_stock` (absolute counts: pulls, imports,
+admin edits) or :func:`adjust_stock` (relative changes: orders, refunds,
+receipts).  Both take many items at once and do the same three set-based
+statements whatever the size:
+
+1. lock the rows in primary-key order (PostgreSQL), so concurrent callers queue
+   instead of deadlocking;
+2. write one ledger entry per changed item with ``INSERT … SELECT``, computing
+   the delta from the stock *under the lock*, so no concurrent update is lost;
+3. ``UPDATE … FROM`` the staged values.
+
+Small batches are staged in a ``VALUES`` list, large ones in a temporary table
+(filled with ``COPY`` on PostgreSQL).  After the transaction commits,
+:data:`inventory.signals.stock_changed` tells listeners (integrations) which
+items to push.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from . import rules
+from .models import InventoryItem, ItemMetadata, StockLedgerEntry, Store
+from .signals import metadata_changed, stock_changed
+
+# Up to this many rows are staged as a VALUES list (no DDL); more go to a temp table.
+VALUES_STAGE_LIMIT = 500
+
+ITEM_TABLE = InventoryItem._meta.db_table
+LEDGER_TABLE = StockLedgerEntry._meta.db_table
+
+
+@dataclass(frozen=True, slots=True)
+class StockChange:
+    item_id: int
+    before: int
+    after: int
+
+    @property
+    def delta(self) -> int:
+        return self.after - self.before
+
+
+def set_stock(
+    counts: Mapping[int, int],
+    *,
+    source: str,
+    reference: str = "",
+    user=None,
+    note: str = "",
+    update_source: str | None = None,
+) -> list[StockChange]:
+    """Set absolute counts ``{item_id: stock}``; unchanged items write nothing."""
+    return _write(counts, relative=False, source=source, reference=reference, user=user,
+                  note=note, update_source=update_source)
+
+
+def adjust_stock(
+    deltas: Mapping[int, int],
+    *,
+    source: str,
+    reference: str = "",
+    user=None,
+    note: str = "",
+    update_source: str | None = None,
+) -> list[StockChange]:
+    """Add ``{item_id: delta}`` to stock (negative takes off); stock may go below zero."""
+    return _write(deltas, relative=True, source=source, reference=reference, user=user,
+                  note=note, update_source=update_source)
+
+
+def set_item_stock(item: InventoryItem, stock: int, **kwargs) -> StockChange | None:
+    changes = set_stock({item.pk: stock}, **kwargs)
+    item.refresh_from_db(fields=["stock", "update_source", "updated_at"])
+    return changes[0] if changes else None
+
+
+def adjust_item_stock(item: InventoryItem, delta: int, **kwargs) -> StockChange | None:
+    changes = adjust_stock({item.pk: delta}, **kwargs)
+    item.refresh_from_db(fields=["stock", "update_source", "updated_at"])
+    return changes[0] if changes else None
+
+
+def _write(values, *, relative, source, reference, user, note, update_source):
+    valid_sources = {choice for choice, _ in StockLedgerEntry.SOURCES}
+    if source not in valid_sources:
+        raise ValueError(f"Unknown stock change source {source!r}.")
+    rows = []
+    for item_id, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"Stock values are whole numbers; got {value!r} for item {item_id}.")
+        if relative and value == 0:
+            continue
+        rows.append((int(item_id), value))
+    if not rows:
+        return []
+    rows.sort()
+    now = timezone.now()
+    db_now = connection.ops.adapt_datetimefield_value(now)
+    user_id = getattr(user, "pk", None)
+    label = (update_source or source)[:64]
+    if relative:
+        ledger_delta, ledger_after, new_stock, changed = "t.qty", "i.stock + t.qty", "stock + t.qty", "t.qty <> 0"
+    else:
+        ledger_delta, ledger_after, new_stock, changed = "t.qty - i.stock", "t.qty", "t.qty", "i.stock <> t.qty"
+
+    with transaction.atomic(), connection.cursor() as cursor, _staged(cursor, rows) as (
+        prefix,
+        stage,
+        params,
+    ):
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"{prefix} SELECT i.id FROM {ITEM_TABLE} i JOIN {stage} t ON t.item_id = i.id "
+                f"ORDER BY i.id FOR UPDATE OF i",
+                params,
+            )
+        cursor.execute(
+            f"{prefix} SELECT DISTINCT i.store_id FROM {ITEM_TABLE} i "
+            f"JOIN {stage} t ON t.item_id = i.id WHERE {changed}",
+            params,
+        )
+        store_ids = sorted(row[0] for row in cursor.fetchall())
+        if not store_ids:
+            return []
+        cursor.execute(
+            f"{prefix} INSERT INTO {LEDGER_TABLE} "
+            f"(item_id, delta, stock_after, source, reference, user_id, note, created_at) "
+            f"SELECT i.id, {ledger_delta}, {ledger_after}, %s, %s, %s, %s, %s "
+            f"FROM {ITEM_TABLE} i JOIN {stage} t ON t.item_id = i.id WHERE {changed} "
+            f"RETURNING item_id, stock_after - delta, stock_after",
+            [*params, source, reference[:100], user_id, note[:255], db_now],
+        )
+        changes = [StockChange(*row) for row in cursor.fetchall()]
+        cursor.execute(
+            f"{prefix} UPDATE {ITEM_TABLE} SET stock = {new_stock}, update_source = %s, "
+            f"updated_at = %s FROM {stage} t WHERE t.item_id = {ITEM_TABLE}.id "
+            f"AND {changed.replace('i.stock', ITEM_TABLE + '.stock')}",
+            [*params, label, db_now],
+        )
+        item_ids = [change.item_id for change in changes]
+        transaction.on_commit(
+            lambda: stock_changed.send(
+                sender=InventoryItem, store_ids=store_ids, item_ids=item_ids, source=source
+            )
+        )
+    changes.sort(key=lambda change: change.item_id)
+    return changes
+
+
+@contextmanager
+def _staged(cursor, rows):
+    """Make ``rows`` of (item_id, qty) available to SQL as relation ``t``.
+
+    Yields ``(prefix, relation, params)``: the prefix (a ``WITH`` clause or
+    nothing) goes before each statement and ``params`` after its own.
+    """
+    if len(rows) <= VALUES_STAGE_LIMIT:
+        values = ", ".join(["(CAST(%s AS BIGINT), CAST(%s AS BIGINT))"] * len(rows))
+        yield (
+            f"WITH stage (item_id, qty) AS (VALUES {values})",
+            "stage",
+            [value for row in rows for value in row],
+        )
+        return
+    if connection.vendor == "postgresql":
+        cursor.execute("CREATE TEMP TABLE stock_stage (item_id bigint PRIMARY KEY, qty bigint)")
+        with cursor.copy("COPY stock_stage (item_id, qty) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute("ANALYZE stock_stage")
+    else:
+        cursor.execute("CREATE TEMP TABLE stock_stage (item_id INTEGER PRIMARY KEY, qty INTEGER)")
+        cursor.executemany("INSERT INTO stock_stage (item_id, qty) VALUES (%s, %s)", rows)
+    # On failure the rollback removes the table with everything else; dropping
+    # it on success lets one transaction stage twice.
+    yield "", "stock_stage", []
+    cursor.execute("DROP TABLE stock_stage")
+
+
+# --- items -----------------------------------------------------------------
+
+
+def create_items(store: Store, rows: Iterable[Mapping], *, source: str, reference: str = "",
+                 user=None) -> dict[str, int]:
+    """Create items from ``{"code", "name", ..., "stock"}`` mappings in bulk.
+
+    Items start at 0 and get their stock through :func:`set_stock`, so even a
+    new item's first count has its ledger entry.  Returns ``{code: item_id}``.
+    """
+    detail_fields = ("name", "price", "cost", "weight", "location")
+    new_items, counts = [], {}
+    for row in rows:
+        code = str(row["code"]).strip()
+        if not code:
+            raise ValidationError("A SKU cannot be empty.")
+        new_items.append(
+            InventoryItem(store=store, code=code, update_source=source,
+                          **{field: row[field] for field in detail_fields if row.get(field) not in (None, "")})
+        )
+        if row.get("stock") is not None:
+            counts[code] = row["stock"]
+    with transaction.atomic():
+        InventoryItem.objects.bulk_create(new_items, batch_size=2000)
+        ids = {item.code: item.pk for item in new_items}
+        set_stock({ids[code]: stock for code, stock in counts.items()}, source=source,
+                  reference=reference, user=user)
+    return ids
+
+
+def archive_item(item: InventoryItem) -> None:
+    """Deleting an item archives it: its ledger stays, its SKU becomes free."""
+    item.archived_at = timezone.now()
+    item.save(update_fields=["archived_at", "updated_at"])
+
+
+# --- metadata --------------------------------------------------------------
+
+
+def validate_metadata(store: Store, code: str, metadata: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Validate an item's whole metadata; return it normalised and the problems.
+
+    Beyond each key's own rule (:mod:`inventory.rules`), ``code_replace`` must
+    name SKUs that exist in the store and do not themselves replace (no
+    chains, so no cycles), and an item that others replace cannot replace.
+    """
+    normalised, problems = {}, []
+    for key, value in metadata.items():
+        try:
+            norm_key, norm_value = rules.validate_metadata(key, value, own_code=code)
+        except rules.MetadataError as exc:
+            problems.append(str(exc))
+            continue
+        normalised[norm_key] = norm_value
+    problems.extend(str(exc) for exc in rules.validate_metadata_set(normalised))
+    replace = normalised.get("code_replace")
+    if replace:
+        components = list(rules.parse_code_replace(replace))
+        found = dict(
+            InventoryItem.objects.active()
+            .filter(store=store, code__in=components)
+            .values_list("code", "id")
+        )
+        missing = [sku for sku in components if sku not in found]
+        if missing:
+            problems.append(
+                f"code_replace names {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
+                f"not a SKU in {store}."
+            )
+        chained = sorted(
+            ItemMetadata.objects.filter(item_id__in=found.values(), key="code_replace")
+            .values_list("item__code", flat=True)
+        )
+        if chained:
+            problems.append(
+                f"code_replace cannot name {', '.join(chained)}: it replaces other SKUs itself "
+                f"(chains are not allowed)."
+            )
+        replaced_by = sorted(
+            ItemMetadata.objects.filter(item__store=store, item__archived_at__isnull=True,
+                                        key="code_replace")
+            .exclude(item__code=code)
+            .values_list("item__code", "value")
+        )
+        users = [other for other, value in replaced_by if code in rules.parse_code_replace(value)]
+        if users:
+            problems.append(
+                f"{code} cannot use code_replace: {', '.join(users)} already "
+                f"replace{'s' if len(users) == 1 else ''} it (chains are not allowed)."
+            )
+    return normalised, problems
+
+
+def set_metadata(item: InventoryItem, metadata: Mapping[str, str], *, replace: bool = False) -> dict[str, str]:
+    """Validate and save metadata on one item (``replace`` drops keys not given).
+
+    An empty value removes the key.  Raises ``ValidationError`` listing every
+    problem; nothing is saved then.
+    """
+    current = dict(item.metadata.values_list("key", "value"))
+    wanted = {} if replace else dict(current)
+    for key, value in metadata.items():
+        key = key.strip().lower()
+        if value is None or str(value).strip() == "":
+            wanted.pop(key, None)
+        else:
+            wanted[key] = str(value)
+    normalised, problems = validate_metadata(item.store, item.code, wanted)
+    if problems:
+        raise ValidationError(problems)
+    with transaction.atomic():
+        item.metadata.exclude(key__in=list(normalised)).delete()
+        for key, value in normalised.items():
+            if current.get(key) != value:
+                ItemMetadata.objects.update_or_create(item=item, key=key, defaults={"value": value})
+        transaction.on_commit(
+            lambda: metadata_changed.send(sender=InventoryItem, store_ids=[item.store_id],
+                                          item_ids=[item.pk])
+        )
+    return normalised
