@@ -40,7 +40,8 @@ def make_items(db):
 
     def make(store, counts: dict[str, int], **details):
         ids = services.create_items(
-            store, [{"code": code, "stock": stock, **details} for code, stock in counts.items()],
+            store,
+            [{"code": code, "stock": stock, **details} for code, stock in counts.items()],
             source="admin",
         )
         from inventory.models import InventoryItem

@@ -200,3 +200,41 @@ class StockLedgerEntry(models.Model):
     @property
     def stock_before(self):
         return self.stock_after - self.delta
+
+
+class ApiToken(models.Model):
+    """An API key limited to some stores.
+
+    Only a hash of the key is kept; the key is shown once, when created.  The
+    same key serves ``/api/v1/`` (``Authorization: Token <key>``) and, with a
+    store's id, ``/api/v2/`` (``ORDERDESK-STORE-ID`` / ``ORDERDESK-API-KEY``).
+    """
+
+    name = models.CharField(max_length=100, help_text="Who or what uses this key.")
+    prefix = models.CharField(max_length=12, db_index=True, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    stores = models.ManyToManyField(Store, related_name="api_tokens")
+    read_only = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+
+class RateBucket(models.Model):
+    """A token bucket shared by every process (design §9: 20 tokens, +3 each second)."""
+
+    key = models.CharField(max_length=100, unique=True)
+    tokens = models.FloatField()
+    updated_at = models.FloatField(help_text="Unix time of the last refill.")
+
+    def __str__(self):
+        return f"{self.key}: {self.tokens:.1f} tokens"

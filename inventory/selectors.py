@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
+from django.db import connection
+
 from . import rules
 from .models import InventoryItem, ItemMetadata, Store
 
@@ -17,7 +19,7 @@ BULK_CHUNK = 5000
 
 def _chunks(values: Sequence, size: int = BULK_CHUNK):
     for start in range(0, len(values), size):
-        yield values[start:start + size]
+        yield values[start : start + size]
 
 
 def metadata_by_item(item_ids: Iterable[int]) -> dict[int, dict[str, str]]:
@@ -29,6 +31,20 @@ def metadata_by_item(item_ids: Iterable[int]) -> dict[int, dict[str, str]]:
         ):
             result[item_id][key] = value
     return result
+
+
+def codes_with_stock(store: Store) -> dict[str, tuple[int, int]]:
+    """``{code: (item_id, stock)}`` for every active item: one plain query.
+
+    Imports match whole files against this; going through model instances or
+    ``values_list`` costs several times more on 100,000 items.
+    """
+    table = InventoryItem._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT code, id, stock FROM {table} WHERE store_id = %s AND archived_at IS NULL", [store.pk]
+        )
+        return {code: (item_id, stock) for code, item_id, stock in cursor.fetchall()}
 
 
 def stock_by_code(store: Store, codes: Iterable[str]) -> dict[str, int]:
@@ -54,7 +70,9 @@ def stock_holders(store: Store, codes: Iterable[str]) -> dict[str, InventoryItem
     wanted = list(dict.fromkeys(codes))
     result: dict[str, InventoryItem] = {}
     for chunk in _chunks(wanted):
-        result.update((item.code, item) for item in InventoryItem.objects.active().filter(store=store, code__in=chunk))
+        result.update(
+            (item.code, item) for item in InventoryItem.objects.active().filter(store=store, code__in=chunk)
+        )
     if store.inventory_source_id:
         result.update(stock_holders(store.inventory_source, wanted))
     return result
@@ -72,9 +90,7 @@ def replacing_codes(store: Store, codes: Iterable[str]) -> set[str]:
     return found
 
 
-def told_quantities(
-    store: Store, items: Sequence[InventoryItem], cart: rules.Cart
-) -> dict[int, rules.Told]:
+def told_quantities(store: Store, items: Sequence[InventoryItem], cart: rules.Cart) -> dict[int, rules.Told]:
     """What ``cart`` is told for each of ``items``, with the steps that led there."""
     metadata = metadata_by_item(item.pk for item in items)
     codes = [item.code for item in items]

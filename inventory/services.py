@@ -59,8 +59,15 @@ def set_stock(
     update_source: str | None = None,
 ) -> list[StockChange]:
     """Set absolute counts ``{item_id: stock}``; unchanged items write nothing."""
-    return _write(counts, relative=False, source=source, reference=reference, user=user,
-                  note=note, update_source=update_source)
+    return _write(
+        counts,
+        relative=False,
+        source=source,
+        reference=reference,
+        user=user,
+        note=note,
+        update_source=update_source,
+    )
 
 
 def adjust_stock(
@@ -73,8 +80,15 @@ def adjust_stock(
     update_source: str | None = None,
 ) -> list[StockChange]:
     """Add ``{item_id: delta}`` to stock (negative takes off); stock may go below zero."""
-    return _write(deltas, relative=True, source=source, reference=reference, user=user,
-                  note=note, update_source=update_source)
+    return _write(
+        deltas,
+        relative=True,
+        source=source,
+        reference=reference,
+        user=user,
+        note=note,
+        update_source=update_source,
+    )
 
 
 def set_item_stock(item: InventoryItem, stock: int, **kwargs) -> StockChange | None:
@@ -108,14 +122,28 @@ def _write(values, *, relative, source, reference, user, note, update_source):
     user_id = getattr(user, "pk", None)
     label = (update_source or source)[:64]
     if relative:
-        ledger_delta, ledger_after, new_stock, changed = "t.qty", "i.stock + t.qty", "stock + t.qty", "t.qty <> 0"
+        ledger_delta, ledger_after, new_stock, changed = (
+            "t.qty",
+            "i.stock + t.qty",
+            "stock + t.qty",
+            "t.qty <> 0",
+        )
     else:
-        ledger_delta, ledger_after, new_stock, changed = "t.qty - i.stock", "t.qty", "t.qty", "i.stock <> t.qty"
+        ledger_delta, ledger_after, new_stock, changed = (
+            "t.qty - i.stock",
+            "t.qty",
+            "t.qty",
+            "i.stock <> t.qty",
+        )
 
-    with transaction.atomic(), connection.cursor() as cursor, _staged(cursor, rows) as (
-        prefix,
-        stage,
-        params,
+    with (
+        transaction.atomic(),
+        connection.cursor() as cursor,
+        _staged(cursor, rows) as (
+            prefix,
+            stage,
+            params,
+        ),
     ):
         if connection.vendor == "postgresql":
             cursor.execute(
@@ -157,14 +185,16 @@ def _write(values, *, relative, source, reference, user, note, update_source):
 
 
 @contextmanager
-def _staged(cursor, rows):
-    """Make ``rows`` of (item_id, qty) available to SQL as relation ``t``.
+def _staged(cursor, rows, value_type="BIGINT"):
+    """Make ``rows`` of (item_id, value) available to SQL as a relation.
 
     Yields ``(prefix, relation, params)``: the prefix (a ``WITH`` clause or
-    nothing) goes before each statement and ``params`` after its own.
+    nothing) goes before each statement and ``params`` after its own.  Small
+    batches use a ``VALUES`` list (no DDL), large ones a temporary table filled
+    with ``COPY`` on PostgreSQL.
     """
     if len(rows) <= VALUES_STAGE_LIMIT:
-        values = ", ".join(["(CAST(%s AS BIGINT), CAST(%s AS BIGINT))"] * len(rows))
+        values = ", ".join([f"(CAST(%s AS BIGINT), CAST(%s AS {value_type}))"] * len(rows))
         yield (
             f"WITH stage (item_id, qty) AS (VALUES {values})",
             "stage",
@@ -172,13 +202,13 @@ def _staged(cursor, rows):
         )
         return
     if connection.vendor == "postgresql":
-        cursor.execute("CREATE TEMP TABLE stock_stage (item_id bigint PRIMARY KEY, qty bigint)")
+        cursor.execute(f"CREATE TEMP TABLE stock_stage (item_id bigint PRIMARY KEY, qty {value_type})")
         with cursor.copy("COPY stock_stage (item_id, qty) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         cursor.execute("ANALYZE stock_stage")
     else:
-        cursor.execute("CREATE TEMP TABLE stock_stage (item_id INTEGER PRIMARY KEY, qty INTEGER)")
+        cursor.execute(f"CREATE TEMP TABLE stock_stage (item_id INTEGER PRIMARY KEY, qty {value_type})")
         cursor.executemany("INSERT INTO stock_stage (item_id, qty) VALUES (%s, %s)", rows)
     # On failure the rollback removes the table with everything else; dropping
     # it on success lets one transaction stage twice.
@@ -186,11 +216,53 @@ def _staged(cursor, rows):
     cursor.execute("DROP TABLE stock_stage")
 
 
+# Item fields that imports and the API may set in bulk, with their SQL type.
+DETAIL_TYPES = {
+    "name": "TEXT",
+    "location": "TEXT",
+    "price": "NUMERIC",
+    "cost": "NUMERIC",
+    "weight": "NUMERIC",
+}
+
+
+def update_details(values: Mapping[int, Mapping[str, object]]) -> int:
+    """Set item details ``{item_id: {field: value}}`` in bulk; returns rows written.
+
+    One ``UPDATE … FROM`` per field, touching only items whose value differs,
+    so re-importing a full listing report with unchanged names writes nothing.
+    """
+    by_field: dict[str, list] = {}
+    for item_id, fields in values.items():
+        for name, value in fields.items():
+            if name not in DETAIL_TYPES:
+                raise ValueError(f"{name} is not an item detail.")
+            if value is not None:
+                by_field.setdefault(name, []).append((int(item_id), str(value)))
+    if not by_field:
+        return 0
+    written = 0
+    db_now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with transaction.atomic(), connection.cursor() as cursor:
+        for name, rows in by_field.items():
+            rows.sort()
+            with _staged(cursor, rows, DETAIL_TYPES[name]) as (prefix, stage, params):
+                column = f"{ITEM_TABLE}.{name}"
+                cursor.execute(
+                    f"{prefix} UPDATE {ITEM_TABLE} SET {name} = t.qty, updated_at = %s FROM {stage} t "
+                    f"WHERE t.item_id = {ITEM_TABLE}.id AND ({column} IS NULL OR {column} <> t.qty)",
+                    [*params, db_now],
+                )
+                written += cursor.rowcount
+    return written
+
+
 # --- items -----------------------------------------------------------------
 
 
-def create_items(store: Store, rows: Iterable[Mapping], *, source: str, reference: str = "",
-                 user=None) -> dict[str, int]:
+def create_items(
+    store: Store, rows: Iterable[Mapping], *, source: str, reference: str = "", user=None
+) -> dict[str, int]:
     """Create items from ``{"code", "name", ..., "stock"}`` mappings in bulk.
 
     Items start at 0 and get their stock through :func:`set_stock`, so even a
@@ -203,16 +275,24 @@ def create_items(store: Store, rows: Iterable[Mapping], *, source: str, referenc
         if not code:
             raise ValidationError("A SKU cannot be empty.")
         new_items.append(
-            InventoryItem(store=store, code=code, update_source=source,
-                          **{field: row[field] for field in detail_fields if row.get(field) not in (None, "")})
+            InventoryItem(
+                store=store,
+                code=code,
+                update_source=source,
+                **{field: row[field] for field in detail_fields if row.get(field) not in (None, "")},
+            )
         )
         if row.get("stock") is not None:
             counts[code] = row["stock"]
     with transaction.atomic():
         InventoryItem.objects.bulk_create(new_items, batch_size=2000)
         ids = {item.code: item.pk for item in new_items}
-        set_stock({ids[code]: stock for code, stock in counts.items()}, source=source,
-                  reference=reference, user=user)
+        set_stock(
+            {ids[code]: stock for code, stock in counts.items()},
+            source=source,
+            reference=reference,
+            user=user,
+        )
     return ids
 
 
@@ -225,7 +305,9 @@ def archive_item(item: InventoryItem) -> None:
 # --- metadata --------------------------------------------------------------
 
 
-def validate_metadata(store: Store, code: str, metadata: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+def validate_metadata(
+    store: Store, code: str, metadata: Mapping[str, str]
+) -> tuple[dict[str, str], list[str]]:
     """Validate an item's whole metadata; return it normalised and the problems.
 
     Beyond each key's own rule (:mod:`inventory.rules`), ``code_replace`` must
@@ -245,9 +327,7 @@ def validate_metadata(store: Store, code: str, metadata: Mapping[str, str]) -> t
     if replace:
         components = list(rules.parse_code_replace(replace))
         found = dict(
-            InventoryItem.objects.active()
-            .filter(store=store, code__in=components)
-            .values_list("code", "id")
+            InventoryItem.objects.active().filter(store=store, code__in=components).values_list("code", "id")
         )
         missing = [sku for sku in components if sku not in found]
         if missing:
@@ -256,8 +336,9 @@ def validate_metadata(store: Store, code: str, metadata: Mapping[str, str]) -> t
                 f"not a SKU in {store}."
             )
         chained = sorted(
-            ItemMetadata.objects.filter(item_id__in=found.values(), key="code_replace")
-            .values_list("item__code", flat=True)
+            ItemMetadata.objects.filter(item_id__in=found.values(), key="code_replace").values_list(
+                "item__code", flat=True
+            )
         )
         if chained:
             problems.append(
@@ -265,8 +346,7 @@ def validate_metadata(store: Store, code: str, metadata: Mapping[str, str]) -> t
                 f"(chains are not allowed)."
             )
         replaced_by = sorted(
-            ItemMetadata.objects.filter(item__store=store, item__archived_at__isnull=True,
-                                        key="code_replace")
+            ItemMetadata.objects.filter(item__store=store, item__archived_at__isnull=True, key="code_replace")
             .exclude(item__code=code)
             .values_list("item__code", "value")
         )
@@ -279,7 +359,9 @@ def validate_metadata(store: Store, code: str, metadata: Mapping[str, str]) -> t
     return normalised, problems
 
 
-def set_metadata(item: InventoryItem, metadata: Mapping[str, str], *, replace: bool = False) -> dict[str, str]:
+def set_metadata(
+    item: InventoryItem, metadata: Mapping[str, str], *, replace: bool = False
+) -> dict[str, str]:
     """Validate and save metadata on one item (``replace`` drops keys not given).
 
     An empty value removes the key.  Raises ``ValidationError`` listing every
@@ -302,7 +384,6 @@ def set_metadata(item: InventoryItem, metadata: Mapping[str, str], *, replace: b
             if current.get(key) != value:
                 ItemMetadata.objects.update_or_create(item=item, key=key, defaults={"value": value})
         transaction.on_commit(
-            lambda: metadata_changed.send(sender=InventoryItem, store_ids=[item.store_id],
-                                          item_ids=[item.pk])
+            lambda: metadata_changed.send(sender=InventoryItem, store_ids=[item.store_id], item_ids=[item.pk])
         )
     return normalised

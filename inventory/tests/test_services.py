@@ -20,7 +20,8 @@ def test_set_stock_writes_one_entry_per_changed_item(store, make_items):
     items = make_items(store, {"A-1": 8, "A-2": 3, "A-3": 0})
     changes = services.set_stock(
         {items["A-1"].pk: 5, items["A-2"].pk: 3, items["A-3"].pk: -2},
-        source="import", reference="import:1",
+        source="import",
+        reference="import:1",
     )
     assert [(c.item_id, c.before, c.after, c.delta) for c in changes] == [
         (items["A-1"].pk, 8, 5, -3),
@@ -51,7 +52,9 @@ def test_zero_adjustment_writes_nothing(store, make_items):
 @pytest.mark.parametrize("size", [3, 499, 501, 2500])
 def test_bulk_paths_agree(store, size):
     """The VALUES path and the temp-table path give the same result."""
-    ids = services.create_items(store, [{"code": f"S{n:05d}", "stock": n} for n in range(size)], source="import")
+    ids = services.create_items(
+        store, [{"code": f"S{n:05d}", "stock": n} for n in range(size)], source="import"
+    )
     counts = {item_id: (n * 7) % 11 - 3 for n, item_id in enumerate(ids.values())}
     changes = services.set_stock(counts, source="import", reference="import:2")
     expected = sum(1 for n, item_id in enumerate(ids.values()) if n != counts[item_id])
@@ -59,13 +62,18 @@ def test_bulk_paths_agree(store, size):
     stocks = dict(InventoryItem.objects.filter(store=store).values_list("id", "stock"))
     assert stocks == counts
     deltas = dict(
-        StockLedgerEntry.objects.filter(item__store=store).values("item_id")
-        .annotate(total=Sum("delta")).values_list("item_id", "total")
+        StockLedgerEntry.objects.filter(item__store=store)
+        .values("item_id")
+        .annotate(total=Sum("delta"))
+        .values_list("item_id", "total")
     )
     assert deltas == {item_id: stock for item_id, stock in stocks.items() if stock != 0 or item_id in deltas}
     # twice in one transaction (temp table dropped and made again)
     services.adjust_stock(dict.fromkeys(ids.values(), 1), source="api")
-    assert InventoryItem.objects.filter(store=store).aggregate(s=Sum("stock"))["s"] == sum(counts.values()) + size
+    assert (
+        InventoryItem.objects.filter(store=store).aggregate(s=Sum("stock"))["s"]
+        == sum(counts.values()) + size
+    )
 
 
 def test_values_must_be_whole_numbers(store, make_items):
@@ -110,7 +118,9 @@ def test_check_ledger_names_broken_items(store, make_items, capsys):
 def test_no_lost_update_under_concurrency():
     """bad-inputs #21: two (here eight) workers take stock off at once; none is lost."""
     store = Store.objects.create(name="Race", slug="race")
-    ids = services.create_items(store, [{"code": "A", "stock": 10}, {"code": "B", "stock": 10}], source="admin")
+    ids = services.create_items(
+        store, [{"code": "A", "stock": 10}, {"code": "B", "stock": 10}], source="admin"
+    )
     errors = []
 
     def worker(n):
