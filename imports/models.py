@@ -121,3 +121,6 @@ class ColumnMapping(models.Model):
             "decimal": self.decimal or None,
         }
         return {key: value for key, value in options.items() if value not in (None, [], "")}
+
+
+from .sources import EmailSource, FtpSource, Mailbox, ProcessedFile, ProcessedMessage  # noqa: E402,F401

@@ -199,6 +199,10 @@ def analyse(job: ImportJob, *, progress=None) -> Plan:
     """
     with job.file.open("rb") as handle:
         data = handle.read()
+    if not job.progress_total and not data.startswith((b"PK", b"\xd0\xcf")):
+        # Text: lines are a good estimate of records, so the progress bar has a total.
+        job.progress_total = data.count(b"\n")
+        ImportJob.objects.filter(pk=job.pk).update(progress_total=job.progress_total)
     result = read_stock_file(data, job.original_name, read_options(job), progress=progress)
     plan = Plan(rows=result.rows, skipped=result.skipped)
     plan.read_info = {

@@ -128,9 +128,20 @@ class InventoryItem(models.Model):
     def __str__(self):
         return self.code
 
+    # Written only by inventory.services, in SQL, under a row lock.
+    SERVICE_FIELDS = frozenset({"stock", "update_source"})
+
     def save(self, *args, **kwargs):
         # SKUs are compared exactly after trimming surrounding spaces.
         self.code = (self.code or "").strip()
+        if self.pk and not self._state.adding and kwargs.get("update_fields") is None and not kwargs.get(
+            "force_insert"
+        ):
+            # A plain save of an item loaded a while ago must not write back the
+            # stock it loaded: that would undo concurrent changes with no ledger entry.
+            kwargs["update_fields"] = [
+                f.name for f in self._meta.concrete_fields if not f.primary_key and f.name not in self.SERVICE_FIELDS
+            ]
         super().save(*args, **kwargs)
 
     def clean(self):
@@ -238,3 +249,7 @@ class RateBucket(models.Model):
 
     def __str__(self):
         return f"{self.key}: {self.tokens:.1f} tokens"
+
+
+from .alerts import LowStockDigest, LowStockState, SyncIncident  # noqa: E402,F401
+from .orders import Order, OrderLine  # noqa: E402,F401

@@ -136,7 +136,8 @@ def _databases():
         }
         # Tests that run several processes (workers, qcluster, fake servers, a
         # browser) need a file database; an in-memory one is per process.
-        config["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+        # One file per test run, so two runs on one machine never share it.
+        config["TEST"] = {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")}
     return {"default": config}
 
 

@@ -1,0 +1,205 @@
+"""Delimited text files: encoding and delimiter detection, header location."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+
+from .columns import candidate_header, find_header
+from .results import FileRefused, ReadOptions
+
+DELIMITERS: tuple[str, ...] = (",", ";", "\t", "|")
+_DELIMITER_NAMES = {
+    ",": ",",
+    "comma": ",",
+    ";": ";",
+    "semicolon": ";",
+    "\t": "\t",
+    "\\t": "\t",
+    "tab": "\t",
+    "|": "|",
+    "pipe": "|",
+}
+_SAMPLE_LINES = 200
+_SAMPLE_CHARS = 1 << 20
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_ERROR_HANDLER = "imports.reading.c1"
+
+
+def _c1_controls(error: UnicodeError) -> tuple[str, int]:
+    """Bytes cp1252 leaves undefined (0x81 0x8D 0x8F 0x90 0x9D) become the same code points."""
+    if isinstance(error, UnicodeDecodeError):
+        return "".join(chr(b) for b in error.object[error.start : error.end]), error.end
+    raise error
+
+
+codecs.register_error(_ERROR_HANDLER, _c1_controls)
+
+
+def delimiter_option(value: str | None) -> str | None:
+    if value is None:
+        return None
+    found = _DELIMITER_NAMES.get(value if value in ("\t", " ") else value.strip().lower())
+    if found is None:
+        raise FileRefused(
+            f"The delimiter option {value!r} is not one of: comma (,), semicolon (;), tab, pipe (|)."
+        )
+    return found
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    sample = data[:512]
+    pairs = len(sample) // 2
+    if pairs < 2:
+        return None
+    even_zero = sample[0 : pairs * 2 : 2].count(0)
+    odd_zero = sample[1 : pairs * 2 : 2].count(0)
+    if odd_zero >= 0.9 * pairs and even_zero <= 0.1 * pairs:
+        return "utf-16-le"
+    if even_zero >= 0.9 * pairs and odd_zero <= 0.1 * pairs:
+        return "utf-16-be"
+    return None
+
+
+def looks_like_utf16(data: bytes) -> bool:
+    """A UTF-16 byte-order mark, or the NUL pattern of BOM-less UTF-16 text."""
+    return data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _utf16_without_bom(data) is not None
+
+
+def _refuse_decode(error: UnicodeDecodeError, data: bytes, encoding: str) -> FileRefused:
+    line = data[: error.start].count(b"\n") + 1
+    return FileRefused(
+        f"The file is not valid {encoding} text: byte 0x{data[error.start]:02X} on line {line} "
+        "can't be decoded. Choose another encoding in the import options (e.g. cp1252 or utf-8)."
+    )
+
+
+def decode(data: bytes, encoding: str | None = None) -> tuple[str, str]:
+    """The text of ``data`` and the encoding used (a BOM never stays in the text).
+
+    Detection: UTF-32/UTF-16/UTF-8 byte-order mark, BOM-less UTF-16, valid UTF-8, else cp1252.
+    """
+    if encoding:
+        try:
+            name = codecs.lookup(encoding).name
+        except LookupError:
+            raise FileRefused(f"Unknown encoding {encoding!r} in the import options.") from None
+        if name == "utf-8" and data.startswith(codecs.BOM_UTF8):
+            name = "utf-8-sig"
+        try:
+            text = data.decode(name)
+        except UnicodeDecodeError as error:
+            raise _refuse_decode(error, data, name) from None
+        return text.removeprefix("\ufeff"), name
+    for bom, name in (
+        (codecs.BOM_UTF32_LE, "utf-32"),
+        (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+    ):
+        if data.startswith(bom):
+            body = data if name == "utf-32" else data[len(bom) :]
+            try:
+                return body.decode(name).removeprefix("\ufeff"), name
+            except UnicodeDecodeError as error:
+                raise _refuse_decode(error, body, name) from None
+    utf16 = _utf16_without_bom(data)
+    if utf16:
+        try:
+            return data.decode(utf16), utf16
+        except UnicodeDecodeError:
+            pass
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors=_ERROR_HANDLER), "cp1252"
+
+
+def _sample(text: str, lines: int, needed: int) -> tuple[str, bool]:
+    """The first ``lines`` lines of ``text`` and whether it was cut short.
+
+    Past about a megabyte the sample stops early, but never before line ``needed``.
+    """
+    end = len(text)
+    for count, match in enumerate(_LINE_BREAK.finditer(text), start=1):
+        if count >= lines or (count >= needed and match.end() > _SAMPLE_CHARS):
+            end = match.end()
+            break
+    return text[:end], end < len(text)
+
+
+def _records(sample: str, delimiter: str, cut: bool) -> list[tuple[int, list[str]]]:
+    reader = csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)
+    rows: list[tuple[int, list[str]]] = []
+    line = 0
+    try:
+        for cells in reader:
+            start = line + 1
+            line = reader.line_num
+            if cells and any(c.strip() for c in cells):
+                rows.append((start, cells))
+    except csv.Error:
+        return rows
+    if cut and rows:
+        rows.pop()
+    return rows
+
+
+def _fits(cells: list[str], width: int, header_open_end: bool) -> bool:
+    size = len(cells)
+    if size == width:
+        return True
+    if size == width - 1 and header_open_end:
+        return True
+    return size == width + 1 and not cells[-1].strip()
+
+
+class Layout:
+    """Where the header is in a text file and how to split it."""
+
+    __slots__ = ("delimiter", "header_line", "header_cells", "candidate_cells")
+
+    def __init__(self, delimiter, header_line, header_cells, candidate_cells):
+        self.delimiter: str = delimiter
+        self.header_line: int | None = header_line
+        self.header_cells: list[str] | None = header_cells
+        self.candidate_cells: list[str] | None = candidate_cells
+
+
+def detect_layout(text: str, options: ReadOptions, delimiter: str | None) -> Layout:
+    """Choose the delimiter and find the header record (its starting line).
+
+    Of , ; tab |, the delimiter for which the header record and most records after it split
+    into the same number (more than one) of fields, quotes respected.
+    """
+    needed = (options.header_row or 0) + 20
+    sample, cut = _sample(text, _SAMPLE_LINES + needed, needed)
+    best = None
+    for candidate in (delimiter,) if delimiter else DELIMITERS:
+        rows = _records(sample, candidate, cut)
+        index = find_header(rows, options)
+        found = index is not None
+        fallback = candidate_header(rows)
+        if not found:
+            index = fallback if options.header_row is None else None
+        if index is None:
+            score = (False, False, False, 0, 0)
+        else:
+            header = rows[index][1]
+            width = len(header)
+            open_end = not header[-1].strip()
+            after = rows[index + 1 :]
+            consistent = sum(1 for _n, cells in after if _fits(cells, width, open_end))
+            majority = not after or consistent * 2 > len(after)
+            score = (found, width - open_end > 1, majority, consistent, width)
+        if best is None or score > best[0]:
+            best = (score, candidate, rows, index if found else None, fallback)
+    assert best is not None
+    _score, chosen, rows, index, fallback = best
+    if index is None:
+        return Layout(chosen, None, None, rows[fallback][1] if fallback is not None else None)
+    line, cells = rows[index]
+    return Layout(chosen, line, cells, cells)

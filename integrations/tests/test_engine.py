@@ -1,0 +1,278 @@
+"""The sync engine end to end: database + engine + real adapters + fakes over HTTP."""
+
+from __future__ import annotations
+
+import pytest
+from django_q.models import Schedule
+
+from integrations import services
+from integrations.fakes.shipbob import ShipBobFake
+from integrations.fakes.shopify import ShopifyFake
+from integrations.models import Integration, PushState, SyncRun
+from inventory import services as stock_services
+from inventory.models import InventoryItem, StockLedgerEntry
+
+from .conftest import SCALE
+
+SHOPIFY_TOKEN = "shpat_fake_token"
+
+
+@pytest.fixture(autouse=True)
+def scaled_adapters(monkeypatch, client):
+    """Every adapter the engine builds shares the tests' scaled clock."""
+    original = services.build_adapter
+    monkeypatch.setattr(
+        services, "build_adapter", lambda integration, client_=None: original(integration, client)
+    )
+
+
+@pytest.fixture
+def shopify():
+    with ShopifyFake(time_scale=SCALE) as fake:
+        yield fake
+
+
+@pytest.fixture
+def cart(store, shopify):
+    integration = Integration(
+        store=store,
+        kind="shopify",
+        role=Integration.CART,
+        name="Shop",
+        slug="shop",
+        base_url=shopify.url,
+        location_id=f"gid://shopify/Location/{shopify.default_location}",
+        inventory_sync=True,
+        first_push_confirmed=True,
+        reconcile_hours=0,
+    )
+    integration.credentials = {"access_token": SHOPIFY_TOKEN}
+    integration.webhook_secret = "whsec-test"
+    integration.save()
+    return integration
+
+
+def writes(fake):
+    return [r for r in fake.requests("POST", r"graphql\.json$") if b"inventorySetQuantities" in r.body]
+
+
+def states(integration):
+    return {s.item.code: s for s in PushState.objects.filter(integration=integration).select_related("item")}
+
+
+def test_push_end_to_end_then_nothing_to_send(store, make_items, cart, shopify):
+    items = make_items(store, {"A-1": 70, "B-2": 3, "C-3": 9, "GONE": 4})
+    stock_services.set_metadata(items["A-1"], {"adjustment_percent": "50"})
+    stock_services.set_metadata(items["B-2"], {"min": "3"})
+    stock_services.set_metadata(items["C-3"], {"max": "25", "max@shop": "5"})
+    for sku in ("A-1", "B-2", "C-3"):
+        shopify.add_product(sku, 1)
+    run = services.push(cart)
+    assert run.status == SyncRun.PARTIAL
+    assert (shopify.level("A-1"), shopify.level("B-2"), shopify.level("C-3")) == (35, 0, 5)
+    assert run.counts["confirmed"] == 3 and run.counts["failed"] == 1
+    [error] = run.item_errors
+    assert error["sku"] == "GONE"  # a SKU the cart does not have: an error, never "synced"
+    pushed = states(cart)
+    assert pushed["A-1"].last_confirmed == 35 and pushed["A-1"].remote_id
+    assert pushed["GONE"].last_confirmed is None and pushed["GONE"].last_error
+    before = len(writes(shopify))
+    again = services.push(cart)
+    assert again.counts["planned"] == 1  # only the unknown SKU is tried again
+    assert len(writes(shopify)) == before  # no write call: nothing changed
+
+
+def test_new_cart_starts_in_preview(store, make_items, cart, shopify):
+    Integration.objects.filter(pk=cart.pk).update(first_push_confirmed=False)
+    cart.refresh_from_db()
+    make_items(store, {"A-1": 7})
+    shopify.add_product("A-1", 1)
+    run = services.push(cart)
+    assert run.kind == SyncRun.PREVIEW and run.details == [{"sku": "A-1", "quantity": 7, "cart_had": None}]
+    assert shopify.level("A-1") == 1 and writes(shopify) == []
+    assert Integration.objects.get(pk=cart.pk).status == Integration.PREVIEW
+    runs = services.confirm_first_push(cart)
+    assert runs[-1].kind == SyncRun.PUSH and shopify.level("A-1") == 7
+
+
+def test_skip_push_and_replaced_skus(store, make_items, cart, shopify):
+    items = make_items(store, {"B": 10, "C": 7, "BUNDLE": 0, "HIDDEN": 5})
+    stock_services.set_metadata(items["BUNDLE"], {"code_replace": "B,C,C"})
+    stock_services.set_metadata(items["HIDDEN"], {"skip_push": "1"})
+    for sku in ("B", "C", "BUNDLE", "HIDDEN"):
+        shopify.add_product(sku, 0)
+    services.push(cart)
+    assert (shopify.level("BUNDLE"), shopify.level("HIDDEN")) == (3, 0)
+
+
+def test_stale_cart_value_is_corrected(store, make_items, cart, shopify):
+    item = make_items(store, {"A-1": 5})["A-1"]
+    shopify.add_product("A-1", 0)
+    services.push(cart)
+    shopify.set_level("A-1", 2)  # someone changed the cart
+    stock_services.set_item_stock(item, 6, source="admin")
+    run = services.push(cart)
+    assert shopify.level("A-1") == 6
+    assert run.counts["drift"] == 1
+
+
+def test_reconcile_finds_and_corrects_drift(store, make_items, cart, shopify):
+    make_items(store, {"A-1": 5, "B-2": 4})
+    shopify.add_product("A-1", 0)
+    shopify.add_product("B-2", 0)
+    services.push(cart)
+    shopify.set_level("B-2", 40)
+    run = services.reconcile(cart)
+    assert run.counts == {"checked": 2, "corrected": 1}
+    assert run.details == [{"sku": "B-2", "we_confirmed": 4, "cart_held": 40}]
+    services.push(cart)
+    assert shopify.level("B-2") == 4
+
+
+def test_webhook_echo_causes_nothing_other_change_marks_reconcile(
+    store, make_items, cart, shopify, monkeypatch
+):
+    make_items(store, {"A-1": 5})
+    shopify.add_product("A-1", 0)
+    services.push(cart)
+    requested = []
+    monkeypatch.setattr(
+        services, "request_push", lambda store_ids, trigger="change": requested.append(store_ids)
+    )
+    headers, body = shopify.webhook("A-1", "whsec-test")
+    assert services.handle_webhook(cart, headers, body) == {"changes": 1, "echoes": 1, "marked": 0}
+    assert requested == []
+    shopify.set_level("A-1", 9)
+    headers, body = shopify.webhook("A-1", "whsec-test")
+    assert services.handle_webhook(cart, headers, body)["marked"] == 1
+    assert requested == [[store.pk]]
+    assert states(cart)["A-1"].needs_reconcile is True
+    with pytest.raises(services.WebhookRejected):
+        services.handle_webhook(cart, headers, body.replace(b"9", b"8"))
+
+
+def test_webhook_view_verifies_signature(client_django, store, make_items, cart, shopify):
+    make_items(store, {"A-1": 5})
+    shopify.add_product("A-1", 0)
+    services.push(cart)
+    headers, body = shopify.webhook("A-1", "whsec-test")
+    extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items() if k != "Content-Type"}
+    url = f"/integrations/webhooks/{cart.pk}/"
+    response = client_django.post(url, body, content_type="application/json", **extra)
+    assert response.status_code == 200 and response.json()["echoes"] == 1
+    extra["HTTP_X_SHOPIFY_HMAC_SHA256"] = "forged"
+    assert client_django.post(url, body, content_type="application/json", **extra).status_code == 401
+
+
+@pytest.fixture
+def client_django(client):
+    from django.test import Client
+
+    return Client()
+
+
+def test_burst_of_changes_makes_one_push_request(
+    store, make_items, cart, monkeypatch, django_capture_on_commit_callbacks
+):
+    items = make_items(store, {f"S{n}": n for n in range(50)})
+    queued = []
+    monkeypatch.setattr("inventory.tasks.async_task", lambda *a, **k: queued.append(a))
+    Integration.objects.filter(pk=cart.pk).update(push_pending=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(20):
+            for item in items.values():
+                stock_services.adjust_item_stock(item, 1, source="api")
+    pushes = [call for call in queued if call[0] == "integrations.tasks.run_pending_push"]
+    assert pushes == [("integrations.tasks.run_pending_push", cart.pk)]
+    assert Integration.objects.get(pk=cart.pk).push_pending is True
+
+
+def test_lease_allows_one_run_at_a_time(store, cart):
+    with services.lease(cart) as first:
+        with services.lease(cart) as second:
+            assert (first, second) == (True, False)
+            assert services.sync(cart) == []
+    with services.lease(cart) as again:
+        assert again is True
+
+
+def test_schedule_follows_settings(cart):
+    schedule = Schedule.objects.get(name=f"integration-sync-{cart.pk}")
+    assert (schedule.func, schedule.minutes) == ("integrations.tasks.scheduled_sync", 15)
+    cart.schedule_minutes = 5
+    cart.save()
+    cart.save()
+    assert Schedule.objects.filter(name=f"integration-sync-{cart.pk}").count() == 1
+    assert Schedule.objects.get(name=f"integration-sync-{cart.pk}").minutes == 5
+    cart.inventory_sync = False
+    cart.save()
+    assert not Schedule.objects.filter(name=f"integration-sync-{cart.pk}").exists()
+
+
+def test_paused_store_does_not_sync(store, cart):
+    store.sync_paused = True
+    store.save()
+    assert services.sync(cart) == []
+
+
+def test_credentials_encrypted_and_masked(cart):
+    raw = Integration.objects.filter(pk=cart.pk).values_list("credentials_encrypted", flat=True).get()
+    assert SHOPIFY_TOKEN not in raw
+    assert Integration.objects.get(pk=cart.pk).credentials == {"access_token": SHOPIFY_TOKEN}
+    assert cart.masked_credentials() == {"access_token": "••••" + SHOPIFY_TOKEN[-4:]}
+
+
+# --- pull -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def shipbob():
+    with ShipBobFake(time_scale=SCALE) as fake:
+        yield fake
+
+
+@pytest.fixture
+def warehouse(store, shipbob):
+    integration = Integration(
+        store=store,
+        kind="shipbob",
+        role=Integration.FULFILLMENT,
+        name="ShipBob",
+        slug="shipbob",
+        base_url=shipbob.url,
+        inventory_sync=True,
+    )
+    integration.credentials = {"token": shipbob.token}
+    integration.save()
+    return integration
+
+
+def test_pull_applies_counts_and_reports(store, make_items, warehouse, shipbob):
+    items = make_items(store, {"A-1": 1, "B-2": 2, "KEEP": 3})
+    stock_services.set_metadata(items["KEEP"], {"skip_pull@shipbob": "1"})
+    shipbob.add_item("A-1", 40)
+    shipbob.add_item("B-2", 2)
+    shipbob.add_item("KEEP", 99)
+    shipbob.add_item("STRANGER", 5)
+    run = services.pull(warehouse)
+    assert run.status == SyncRun.OK, run.message
+    stock = dict(InventoryItem.objects.filter(store=store).values_list("code", "stock"))
+    assert stock == {"A-1": 40, "B-2": 2, "KEEP": 3}
+    assert {k: run.counts[k] for k in ("changed", "unchanged", "unknown", "skipped")} == {
+        "changed": 1,
+        "unchanged": 1,
+        "unknown": 1,
+        "skipped": 1,
+    }
+    entry = StockLedgerEntry.objects.get(item=items["A-1"], source="pull")
+    assert entry.reference == run.reference and entry.delta == 39
+
+
+def test_pull_failure_is_recorded_and_counted(store, warehouse, shipbob):
+    warehouse.credentials = {"token": "wrong-secret-token"}
+    warehouse.save()
+    run = services.pull(warehouse)
+    assert run.status == SyncRun.FAILED
+    warehouse.refresh_from_db()
+    assert warehouse.status == Integration.FAILING and warehouse.consecutive_failures == 1
+    assert "wrong-secret-token" not in run.message + warehouse.last_error
