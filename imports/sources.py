@@ -140,7 +140,12 @@ class PolledSource(models.Model):
         type(self).objects.filter(pk=self.pk).update(
             lease_until=None, last_poll_at=now, last_poll_ok=ok, last_poll_message=message
         )
-        self.lease_until, self.last_poll_at, self.last_poll_ok, self.last_poll_message = None, now, ok, message
+        self.lease_until, self.last_poll_at, self.last_poll_ok, self.last_poll_message = (
+            None,
+            now,
+            ok,
+            message,
+        )
 
 
 # --- email -----------------------------------------------------------------------
@@ -251,11 +256,13 @@ class EmailSource(models.Model):
         return False
 
     def clean(self):
-        bad = [rule for rule in self.sender_rules() if not re.fullmatch(r"(\*?@|[^@\s]+@)?[^@\s]+\.[^@\s]+", rule)]
+        bad = [
+            rule
+            for rule in self.sender_rules()
+            if not re.fullmatch(r"(\*?@|[^@\s]+@)?[^@\s]+\.[^@\s]+", rule)
+        ]
         if bad:
-            raise ValidationError(
-                {"allowed_senders": f"Not an address or @domain: {', '.join(bad)}."}
-            )
+            raise ValidationError({"allowed_senders": f"Not an address or @domain: {', '.join(bad)}."})
 
 
 class ProcessedMessage(models.Model):
@@ -285,9 +292,7 @@ class ProcessedMessage(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        constraints = [
-            models.UniqueConstraint(fields=["store", "message_id"], name="message_once_per_store")
-        ]
+        constraints = [models.UniqueConstraint(fields=["store", "message_id"], name="message_once_per_store")]
 
     def __str__(self):
         return f"{self.message_id} ({self.get_outcome_display()})"
@@ -316,7 +321,9 @@ class FtpSource(PolledSource):
         help_text="File names to take, e.g. “*.csv *.xlsx” (several separated by spaces or commas; "
         "case does not matter).",
     )
-    use_tls = models.BooleanField("FTPS", default=False, help_text="Explicit TLS (AUTH TLS), data encrypted too.")
+    use_tls = models.BooleanField(
+        "FTPS", default=False, help_text="Explicit TLS (AUTH TLS), data encrypted too."
+    )
     verify_certificate = models.BooleanField(
         default=True,
         help_text="Turn off only for a server on your own network with a self-signed certificate.",
@@ -376,7 +383,9 @@ class ProcessedFile(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["source", "name", "size", "modified"], name="file_once_per_source")
+            models.UniqueConstraint(
+                fields=["source", "name", "size", "modified"], name="file_once_per_source"
+            )
         ]
 
     def __str__(self):

@@ -590,3 +590,66 @@ def code_match_notes(store: Store, code: str) -> list[str]:
             if match.old == code:
                 notes.append(explain_old_code(match, integration.name))
     return notes
+
+
+# --- product import ------------------------------------------------------------
+
+
+def product_import_warning(integration: Integration) -> str | None:
+    """Why importing stock from this cart deserves a second thought (design §6).
+
+    Importing products from a cart we push to is allowed, but taking its counts
+    overwrites the hub's — the source of truth for that very cart.
+    """
+    if integration.role == Integration.CART and integration.inventory_sync:
+        return (
+            f"{integration.name} receives counts from this hub. Importing its stock overwrites the hub's "
+            f"counts with what the cart shows (which may already be adjusted by safety levels)."
+        )
+    return None
+
+
+def import_products(integration: Integration, *, with_stock: bool = False, confirmed: bool = False,
+                    user=None) -> SyncRun:
+    """Create or update items from the cart's catalogue: SKU, name, price; stock only if asked.
+
+    With ``with_stock`` on a cart we push to, ``confirmed`` must be set: the
+    caller has shown :func:`product_import_warning` and the user agreed.
+    """
+    warning = product_import_warning(integration)
+    if with_stock and warning and not confirmed:
+        raise ValueError(warning)
+    run = _start(integration, SyncRun.PRODUCTS, "manual")
+    run.counts = {"received": 0, "created": 0, "updated": 0, "stock_changed": 0}
+    try:
+        products = list(build_adapter(integration).fetch_products())
+    except AdapterError as exc:
+        return _finish(run, failed=exc)
+    store = integration.store
+    existing = selectors.codes_with_stock(store)
+    seen, new_rows, details, counts = set(), [], {}, {}
+    for product in products:
+        run.counts["received"] += 1
+        sku = (product.sku or "").strip()
+        if not sku or sku in seen:
+            _item_error(run, sku, "no SKU" if not sku else "the cart lists this SKU more than once")
+            continue
+        seen.add(sku)
+        fields = {"name": product.name[:500]}
+        if product.price is not None:
+            fields["price"] = product.price
+        if sku in existing:
+            details[existing[sku][0]] = fields
+            if with_stock and product.quantity is not None:
+                counts[existing[sku][0]] = product.quantity
+        else:
+            new_rows.append({"code": sku, **fields, "stock": product.quantity if with_stock else None})
+    with transaction.atomic():
+        run.save()
+        created = stock_services.create_items(store, new_rows, source="pull", reference=run.reference, user=user)
+        run.counts["created"] = len(created)
+        run.counts["updated"] = stock_services.update_details(details)
+        changes = stock_services.set_stock(counts, source="pull", reference=run.reference, user=user,
+                                           update_source=f"products:{integration.slug}")
+        run.counts["stock_changed"] = len(changes)
+    return _finish(run, message=warning if with_stock and warning else "")

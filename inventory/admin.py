@@ -33,7 +33,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.text import get_valid_filename
 
-from . import rules, selectors, services
+from . import explain, rules, selectors, services
 from .forms import InventoryItemForm, ItemMetadataFormSet, SetMetadataForm, StoreForm
 from .models import InventoryItem, ItemMetadata, StockLedgerEntry, Store, StoreMembership
 
@@ -499,17 +499,24 @@ class InventoryItemAdmin(StoreScopedAdmin):
     @admin.display(description="explanation")
     def told_explanation(self, obj):
         told = selectors.told_quantities(obj.store, [obj], DEFAULT_CART)[obj.pk]
-        slugs = sorted({
-            slug for key in obj.metadata.values_list("key", flat=True)
-            if (slug := rules.split_key(key)[1])
-        })
+        carts = explain.carts_for(obj.store)
         per_cart = []
-        for slug in slugs:
-            cart_told = selectors.told_quantities(obj.store, [obj], rules.Cart(slug=slug))[obj.pk]
-            per_cart.append({"slug": slug, "told": cart_told})
+        if carts:
+            for info in carts:
+                cart_told = selectors.told_quantities(obj.store, [obj], info.cart)[obj.pk]
+                per_cart.append({"slug": info.label, "told": cart_told, "sync_on": info.sync_on})
+        else:
+            slugs = sorted({
+                slug for key in obj.metadata.values_list("key", flat=True)
+                if (slug := rules.split_key(key)[1])
+            })
+            for slug in slugs:
+                cart_told = selectors.told_quantities(obj.store, [obj], rules.Cart(slug=slug))[obj.pk]
+                per_cart.append({"slug": slug, "told": cart_told, "sync_on": True})
         return render_to_string(
             "admin/inventory/inventoryitem/told_explanation.html",
-            {"told": told, "per_cart": per_cart, "item": obj},
+            {"told": told, "per_cart": per_cart, "item": obj, "notes": explain.notes_for(obj.store, obj.code),
+             "named_carts": bool(carts)},
         )
 
     @admin.display(description="last changes")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .cells import Bad, cell_count, cell_sku, cell_text, clean_sku, is_total_label, parse_count
 from .columns import (
+    SKU_ALIASES,
     candidate_header,
     find_header,
     map_columns,
@@ -83,8 +84,11 @@ def _checked_options(options: ReadOptions) -> ReadOptions:
 
 
 def _kind(data: bytes, filename: str) -> str:
-    """ "workbook" or "text". The content decides where it is clear (a workbook saved under a
-    text name, or tab-separated text saved as .xls, both happen); otherwise the extension."""
+    """The file kind, "workbook" or "text".
+
+    The content decides where it is clear (a workbook saved under a text name, and
+    tab-separated text saved as .xls, both happen in the wild); otherwise the extension.
+    """
     extension = os.path.splitext(filename or "")[1].lower()
     if looks_like_workbook(data):
         return "workbook"
@@ -134,7 +138,6 @@ class _Rows:
         result: ReadResult,
         columns,
         headers: list[str],
-        workbook: bool,
         comma_decimal: bool,
         problems: dict[tuple[int, int], str] | None = None,
     ):
@@ -152,7 +155,6 @@ class _Rows:
         self.location_header = headers[columns.location] if columns.location is not None else None
         self.details = [(name, i, headers[i]) for name, i in columns.details.items()]
         self.metadata = [(key, i, headers[i]) for key, i in columns.metadata.items()]
-        self.workbook = workbook
         self.comma_decimal = comma_decimal
         self.problems = problems or {}
         self.problem_rows = {row for row, _column in self.problems}
@@ -302,7 +304,7 @@ class _Rows:
             if count and progress is not None and count % PROGRESS_EVERY == 0:
                 progress(self.rows + fast)
             count += 1
-            if single is not None and len(cells) == width:
+            if single is not None and (len(cells) == width or (len(cells) == width + 1 and not cells[-1])):
                 sku = cells[sku_index].strip()
                 cell = cells[single]
                 if sku and cell.isdigit() and cell.isascii() and len(cell) < 10 and _plain_sku(sku):
@@ -514,8 +516,6 @@ def _no_header(options: ReadOptions, candidate: list[str] | None, where: str) ->
             f"The SKU column '{options.sku_column}' was not found in the first 20 rows of {where}.{found}",
             headers,
         )
-    from .columns import SKU_ALIASES
-
     return FileRefused(
         f"No SKU column found in the first 20 rows of {where} (looked for: {', '.join(SKU_ALIASES)}).{found}",
         headers,
@@ -540,7 +540,7 @@ def _read_text(raw: bytes, options: ReadOptions, progress) -> ReadResult:
     )
     columns = map_columns(headers, options, layout.header_line)
     _result_columns(result, columns, headers)
-    rows = _Rows(result, columns, headers, workbook=False, comma_decimal=decimal == "comma")
+    rows = _Rows(result, columns, headers, comma_decimal=decimal == "comma")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=layout.delimiter)
     tail = _Tail()
     try:
@@ -558,6 +558,7 @@ def _read_text(raw: bytes, options: ReadOptions, progress) -> ReadResult:
     if tail.last is not None:
         start, cells = tail.last
         if tail.line > start and _unclosed_quote(text, start, layout.delimiter):
+            tail.spans = [span for span in tail.spans if span[0] != start]
             rows.rows += 1
             result.errors.append(
                 Issue(
@@ -682,7 +683,7 @@ def _read_workbook(raw: bytes, options: ReadOptions, progress) -> ReadResult:
     if columns.location is not None:
         used.add(columns.location)
     problems = xlsx_problem_cells(raw, sheet, used)
-    rows = _Rows(result, columns, headers, workbook=True, comma_decimal=decimal == "comma", problems=problems)
+    rows = _Rows(result, columns, headers, comma_decimal=decimal == "comma", problems=problems)
     process = rows.cell_row
     for number in range(header_row + 1, len(table) + 1):
         process(number, table[number - 1])

@@ -75,6 +75,7 @@ def test_lookup_exact_and_tracking_modes(bc_fake, client):
 
 
 def test_push_end_to_end_with_delayed_apply(bc_fake, client):
+    bc_fake.apply_delay = 1e6  # however slow the machine, reads stay stale until settle()
     bc_fake.add_product("A", 1)
     bc_fake.add_product("SHIRT", tracking="variant", options=[("SHIRT-S", 0)])
     results = make(bc_fake, client).push([PushLine("A", 7), PushLine("SHIRT-S", 3)])

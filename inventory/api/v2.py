@@ -276,7 +276,7 @@ class V2View(View):
             raise V2Error(401, "Send the ORDERDESK-STORE-ID and ORDERDESK-API-KEY headers.")
         token = tokens.token_for_key(key)
         store = None
-        if token is not None and store_id.isdigit() and int(store_id) <= MAX_ID:
+        if token is not None and store_id.isascii() and store_id.isdigit() and int(store_id) <= MAX_ID:
             store = token.stores.filter(pk=int(store_id)).first()
         if store is None:
             # One answer for a wrong key and a key of another store: no probing.
@@ -292,7 +292,7 @@ class V2View(View):
         return InventoryItem.objects.active().filter(store=store)
 
     def get_item(self, store: Store, item_id: str) -> InventoryItem:
-        if not item_id.isdigit() or int(item_id) > MAX_ID:
+        if not (item_id.isascii() and item_id.isdigit()) or int(item_id) > MAX_ID:
             raise V2Error(404, "Inventory item not found.")
         item = self.active_items(store).select_related("store").filter(pk=int(item_id)).first()
         if item is None:
@@ -413,7 +413,9 @@ class BatchInventoryItemsView(V2View):
             raw_id = line.get("id") if isinstance(line, Mapping) else None
             item_id = None
             if raw_id not in (None, "", 0, "0"):
-                if isinstance(raw_id, bool) or not str(raw_id).isdigit() or int(str(raw_id)) > MAX_ID:
+                text_id = str(raw_id)
+                numeric = text_id.isascii() and text_id.isdigit() and not isinstance(raw_id, bool)
+                if not numeric or int(text_id) > MAX_ID:
                     errors.setdefault("id", []).append("id must be a whole number.")
                 else:
                     item_id = int(str(raw_id))

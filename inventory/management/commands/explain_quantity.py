@@ -4,7 +4,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from inventory import selectors
+from inventory import explain, selectors
 from inventory.models import InventoryItem
 
 from ._readout import cart_for, get_store
@@ -28,6 +28,7 @@ class Command(BaseCommand):
         cart, label = cart_for(store, opts.get("integration"))
         row = selectors.told_rows(store, cart, [item])[0]
         if opts["json"]:
+            row["notes"] = explain.notes_for(store, item.code)
             self.stdout.write(json.dumps(row, ensure_ascii=False))
             return
         told = "not sent" if row["told"] is None else row["told"]
@@ -36,3 +37,5 @@ class Command(BaseCommand):
             self.stdout.write(f"  {number}. {step['note']}")
         if row["error"]:
             self.stdout.write(self.style.ERROR(f"  Problem: {row['error']}"))
+        for note in explain.notes_for(store, item.code):
+            self.stdout.write(f"  Note: {note}")

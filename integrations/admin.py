@@ -1,0 +1,313 @@
+"""Admin for integrations, their runs and per-item push state.
+
+Buttons call :mod:`integrations.services` (the same functions the tasks and
+commands call).  Credentials are write-only here: staff type them in, and the
+page only ever shows which keys are stored with their last four characters.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from inventory.admin import CSS, ScopedStoreFilter, StoreScopedAdmin
+
+from . import services
+from .adapters import ADAPTERS
+from .adapters.base import AdapterError
+from .models import Integration, PushState, SyncRun
+
+# Stores up to this size sync inside the request ("Sync now"); larger ones on the cluster.
+SYNC_IN_REQUEST_ITEMS = 5000
+
+
+def credential_help() -> str:
+    lines = [f"{cls.display_name}: {', '.join(cls.credential_fields)}" for cls in ADAPTERS.values()]
+    return "One key=value per line. Keys per service — " + "; ".join(sorted(lines)) + "."
+
+
+class IntegrationForm(forms.ModelForm):
+    credentials_text = forms.CharField(
+        label="Credentials",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false"}),
+        help_text=credential_help() + " Leave empty to keep the stored ones.",
+    )
+    webhook_secret_text = forms.CharField(
+        label="Webhook secret",
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="The signing secret the cart shows for its webhooks. Leave empty to keep the stored one.",
+    )
+
+    class Meta:
+        model = Integration
+        fields = [
+            "store", "kind", "role", "name", "slug", "base_url", "location_id", "location_name",
+            "inventory_sync", "schedule_minutes", "reconcile_hours", "product_code_match", "options",
+        ]
+
+    def clean_credentials_text(self):
+        text = self.cleaned_data["credentials_text"]
+        if not text.strip():
+            return None
+        values = {}
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            if "=" not in line:
+                raise forms.ValidationError(f"Line {number}: write key=value.")
+            key, value = line.split("=", 1)
+            values[key.strip()] = value.strip()
+        return values
+
+    def clean(self):
+        cleaned = super().clean()
+        kind = cleaned.get("kind")
+        credentials = cleaned.get("credentials_text")
+        if kind in ADAPTERS:
+            needed = ADAPTERS[kind].credential_fields
+            have = credentials if credentials is not None else (self.instance.credentials if self.instance.pk else {})
+            missing = [key for key in needed if not have.get(key)]
+            if missing:
+                self.add_error("credentials_text", f"{ADAPTERS[kind].display_name} needs: {', '.join(missing)}.")
+        return cleaned
+
+    def save(self, commit=True):
+        integration = super().save(commit=False)
+        if self.cleaned_data.get("credentials_text") is not None:
+            integration.credentials = self.cleaned_data["credentials_text"]
+        if self.cleaned_data.get("webhook_secret_text"):
+            integration.webhook_secret = self.cleaned_data["webhook_secret_text"]
+        if commit:
+            integration.save()
+        return integration
+
+
+class SyncRunInline(admin.TabularInline):
+    model = SyncRun
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+    fields = ["started_at", "kind", "trigger", "status", "counts", "message"]
+    readonly_fields = fields
+    verbose_name_plural = "Recent runs"
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        recent = list(queryset.order_by("-started_at").values_list("pk", flat=True)[:10])
+        return queryset.filter(pk__in=recent)
+
+
+@admin.register(Integration)
+class IntegrationAdmin(StoreScopedAdmin):
+    form = IntegrationForm
+    inlines = [SyncRunInline]
+    list_display = ["name", "store", "kind", "role", "inventory_sync", "status_badge", "last_pull_at",
+                    "last_push_at"]
+    list_filter = [("store", ScopedStoreFilter), "kind", "role", "status", "inventory_sync"]
+    search_fields = ["name", "slug"]
+    readonly_fields = ["status", "last_error", "consecutive_failures", "stored_credentials", "webhook_url",
+                       "last_pull_at", "last_push_at", "last_reconcile_at", "first_push_confirmed"]
+    fieldsets = [
+        (None, {"fields": ["store", "kind", "role", "name", "slug", "inventory_sync"]}),
+        ("Connection", {"fields": ["base_url", "credentials_text", "stored_credentials", "location_id",
+                                   "location_name", "webhook_secret_text", "webhook_url", "options"]}),
+        ("Schedule", {"fields": ["schedule_minutes", "reconcile_hours"]}),
+        ("Fulfillment", {"fields": ["product_code_match"], "classes": ["collapse"]}),
+        ("Health", {"fields": ["status", "first_push_confirmed", "last_error", "consecutive_failures",
+                               "last_pull_at", "last_push_at", "last_reconcile_at"]}),
+    ]
+    change_form_template = "admin/integrations/integration/change_form.html"
+
+    class Media:
+        css = CSS
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj):
+        css = {"ok": "hub-up", "failing": "hub-down"}.get(obj.status, "hub-muted")
+        return format_html('<span class="{}">{}</span>', css, obj.get_status_display())
+
+    @admin.display(description="stored credentials")
+    def stored_credentials(self, obj):
+        masked = obj.masked_credentials() if obj.pk else {}
+        if not masked:
+            return "none"
+        return format_html_join(", ", "{}={}", masked.items())
+
+    @admin.display(description="webhook address")
+    def webhook_url(self, obj):
+        if not obj.pk:
+            return "shown after saving"
+        return reverse("integrations:webhook", args=[obj.pk])
+
+    def get_urls(self):
+        custom = [
+            path("<int:pk>/test/", self.admin_site.admin_view(self.test_view), name="integrations_integration_test"),
+            path("<int:pk>/sync/", self.admin_site.admin_view(self.sync_view), name="integrations_integration_sync"),
+            path("<int:pk>/confirm/", self.admin_site.admin_view(self.confirm_view),
+                 name="integrations_integration_confirm"),
+            path("<int:pk>/products/", self.admin_site.admin_view(self.products_view),
+                 name="integrations_integration_products"),
+        ]
+        return custom + super().get_urls()
+
+    def _object_for_change(self, request, pk):
+        integration = get_object_or_404(self.get_queryset(request), pk=pk)
+        if not self.has_change_permission(request, integration):
+            raise PermissionError
+        return integration
+
+    def _back(self, integration):
+        return HttpResponseRedirect(reverse("admin:integrations_integration_change", args=[integration.pk]))
+
+    def test_view(self, request, pk):
+        integration = get_object_or_404(self.get_queryset(request), pk=pk)
+        if request.method != "POST":
+            return self._back(integration)
+        try:
+            locations = services.test_connection(integration)
+        except AdapterError as exc:
+            self.message_user(request, f"Connection failed: {exc}", messages.ERROR)
+            return self._back(integration)
+        names = ", ".join(f"{loc.name} (id {loc.id})" for loc in locations) or "no locations listed"
+        self.message_user(request, f"Connected to {integration.name}. Locations: {names}.", messages.SUCCESS)
+        if len(locations) == 1 and not integration.location_id and integration.role == Integration.CART:
+            Integration.objects.filter(pk=integration.pk).update(
+                location_id=locations[0].id, location_name=locations[0].name
+            )
+            self.message_user(request, f"Pushes will write to {locations[0].name}.")
+        return self._back(integration)
+
+    def sync_view(self, request, pk):
+        integration = get_object_or_404(self.get_queryset(request), pk=pk)
+        if request.method != "POST" or not self.has_change_permission(request, integration):
+            return self._back(integration)
+        if integration.store.sync_paused:
+            self.message_user(request, "Syncing is paused for this store.", messages.WARNING)
+            return self._back(integration)
+        if not integration.inventory_sync:
+            self.message_user(request, "Turn on inventory sync first.", messages.WARNING)
+            return self._back(integration)
+        if integration.store.items.count() > SYNC_IN_REQUEST_ITEMS:
+            from inventory.tasks import offload
+
+            offload("integrations.tasks.sync_now", integration.pk)
+            self.message_user(request, "Sync queued; its run appears below when it finishes.")
+            return self._back(integration)
+        runs = services.sync(integration, trigger="manual")
+        if not runs:
+            self.message_user(request, "Another run of this integration is in progress.", messages.WARNING)
+        for run in runs:
+            level = {SyncRun.OK: messages.SUCCESS, SyncRun.PARTIAL: messages.WARNING}.get(run.status, messages.ERROR)
+            self.message_user(request, f"{run.get_kind_display()}: {run.get_status_display()} {run.counts}"
+                              + (f" — {run.message}" if run.message else ""), level)
+        return self._back(integration)
+
+    def confirm_view(self, request, pk):
+        integration = get_object_or_404(self.get_queryset(request), pk=pk)
+        if request.method == "POST" and self.has_change_permission(request, integration):
+            runs = services.confirm_first_push(integration, trigger="manual")
+            self.message_user(request, "First push confirmed. " + "; ".join(
+                f"{run.get_kind_display()}: {run.get_status_display()}" for run in runs))
+        return self._back(integration)
+
+    def products_view(self, request, pk):
+        integration = get_object_or_404(self.get_queryset(request), pk=pk)
+        warning = services.product_import_warning(integration)
+        if request.method == "POST" and self.has_change_permission(request, integration):
+            with_stock = request.POST.get("with_stock") == "1"
+            try:
+                run = services.import_products(integration, with_stock=with_stock,
+                                               confirmed=request.POST.get("confirmed") == "1", user=request.user)
+            except ValueError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return self._back(integration)
+            self.message_user(request, f"Product import: {run.get_status_display()} {run.counts}")
+            return self._back(integration)
+        context = {**self.admin_site.each_context(request), "integration": integration, "warning": warning,
+                   "opts": self.opts, "title": f"Import products from {integration.name}"}
+        return TemplateResponse(request, "admin/integrations/integration/products.html", context)
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(StoreScopedAdmin):
+    store_path = "integration__store"
+    list_display = ["started_at", "integration", "kind", "trigger", "status", "counts_text", "finished_at"]
+    list_filter = ["kind", "status", "trigger", ("integration__store", ScopedStoreFilter)]
+    search_fields = ["integration__name", "message"]
+    date_hierarchy = "started_at"
+    readonly_fields = ["integration", "kind", "trigger", "status", "started_at", "finished_at", "counts",
+                       "message", "item_error_table", "detail_table"]
+    exclude = ["item_errors", "details"]
+
+    def store_id_of(self, obj):
+        return obj.integration.store_id
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="counts")
+    def counts_text(self, obj):
+        return ", ".join(f"{key} {value}" for key, value in obj.counts.items())
+
+    @admin.display(description="item errors")
+    def item_error_table(self, obj):
+        if not obj.item_errors:
+            return "none"
+        return format_html("<table>{}</table>", format_html_join(
+            "", "<tr><td>{}</td><td>{}</td></tr>", ((e["sku"], e["error"]) for e in obj.item_errors)))
+
+    @admin.display(description="details")
+    def detail_table(self, obj):
+        if not obj.details:
+            return "none"
+        keys = list(dict.fromkeys(key for row in obj.details for key in row))
+        head = format_html_join("", "<th>{}</th>", ((key,) for key in keys))
+        body = format_html_join("", "<tr>{}</tr>", (
+            (format_html_join("", "<td>{}</td>", ((row.get(key, ""),) for key in keys)),) for row in obj.details))
+        return format_html("<table><tr>{}</tr>{}</table>", head, body)
+
+
+class ErrorFilter(admin.SimpleListFilter):
+    title = "push result"
+    parameter_name = "result"
+
+    def lookups(self, request, model_admin):
+        return [("error", "With an error"), ("reconcile", "Marked for reconcile")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "error":
+            return queryset.exclude(last_error="")
+        if self.value() == "reconcile":
+            return queryset.filter(needs_reconcile=True)
+        return queryset
+
+
+@admin.register(PushState)
+class PushStateAdmin(StoreScopedAdmin):
+    store_path = "integration__store"
+    list_display = ["item", "integration", "last_confirmed", "confirmed_at", "last_error", "needs_reconcile"]
+    list_filter = [ErrorFilter, "integration"]
+    search_fields = ["item__code", "remote_id"]
+    list_select_related = ["item", "integration"]
+    readonly_fields = ["integration", "item", "remote_id", "last_confirmed", "confirmed_at", "last_error",
+                       "error_at", "needs_reconcile"]
+
+    def store_id_of(self, obj):
+        return obj.integration.store_id
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
