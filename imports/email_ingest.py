@@ -332,7 +332,7 @@ def _refusal(source: EmailSource, context: _Context) -> tuple[str, bool] | None:
     if context.size > limit:
         return (
             f"The message is {_size(context.size)}; the limit is {_size(limit)}. "
-            "Send a smaller file (or a zipped-up workbook saved as XLSX), or use the FTP folder.",
+            "Send a smaller file (XLSX is usually much smaller than CSV) or upload it in the hub.",
             True,
         )
     return None
@@ -429,6 +429,8 @@ def _detail(reason: str, jobs: list[ImportJob], refused: list[tuple[str, str]]) 
 
 
 def _size(count: int) -> str:
+    if count < 1024 * 1024:
+        return f"{count / 1024:.1f} KiB"
     return f"{count / (1024 * 1024):.1f} MiB"
 
 
@@ -516,10 +518,10 @@ def _connect(mailbox: Mailbox) -> imaplib.IMAP4:
             conn.starttls(ssl_context=context)
     try:
         conn.login(mailbox.username, mailbox.password)
-    except imaplib.IMAP4.error:
+    except imaplib.IMAP4.error as exc:
         _close(conn)
         raise PollError(
-            f"The server refused the login of {mailbox.username}; check the user name and password."
+            f"The server refused the login of {mailbox.username} ({exc}); check the user name and password."
         ) from None
     return conn
 
@@ -624,13 +626,24 @@ def _capabilities(conn: imaplib.IMAP4) -> set[str]:
     return words | {str(cap).upper() for cap in conn.capabilities}
 
 
+def _ensure_folder(conn: imaplib.IMAP4, name: str) -> None:
+    """Create the folder messages are moved to; fail before any message is read if it cannot be."""
+    typ, data = conn.create(_quote(name))
+    if typ == "OK":
+        return
+    typ, listed = conn.list('""', _quote(name))
+    if typ != "OK" or not any(listed):
+        detail = b" ".join(part for part in data if isinstance(part, bytes)).decode("utf-8", "replace")
+        raise PollError(f"The folder {name} cannot be created: {detail}")
+
+
 def _read_messages(conn: imaplib.IMAP4, mailbox: Mailbox, report: PollReport) -> None:
     capabilities = _capabilities(conn)
     typ, _data = conn.select(_quote(mailbox.folder.strip() or "INBOX"))
     if typ != "OK":
         raise PollError(f"The folder {mailbox.folder} cannot be opened.")
     if mailbox.after_import == Mailbox.MOVE:
-        conn.create(_quote(mailbox.move_to.strip()))  # "already exists" is fine
+        _ensure_folder(conn, mailbox.move_to.strip())
     data = _check(conn.uid("SEARCH", None, "UNSEEN"), "Searching for unread messages")
     uids = (data[0] or b"").split()[:MESSAGES_PER_POLL]
     limit = max_message_bytes()

@@ -91,11 +91,11 @@ def _connect(source: FtpSource) -> ftplib.FTP:
     ftp.connect(source.host, source.port)
     try:
         ftp.login(source.username or "anonymous", source.password if source.username else "anonymous@")
-    except ftplib.error_perm:
+    except ftplib.error_perm as exc:
         ftp.close()
         raise PollError(
-            f"The server refused the login of {source.username or 'anonymous'}; "
-            "check the user name and password."
+            f"The server refused the login of {source.username or 'anonymous'} ({exc}); "
+            "check the user name, the password and whether the server wants FTPS."
         ) from None
     if source.use_tls:
         ftp.prot_p()
@@ -132,8 +132,9 @@ def listing(ftp: ftplib.FTP) -> dict[str, Entry]:
     except ftplib.error_perm as exc:
         if not str(exc).startswith(("500", "501", "502", "504")):
             raise
-    ftp.voidcmd("TYPE I")
-    for path in ftp.nlst():
+    names = ftp.nlst()
+    ftp.voidcmd("TYPE I")  # SIZE is refused in ASCII mode, which NLST switched to
+    for path in names:
         name = posixpath.basename(path.rstrip("/"))
         try:
             size = ftp.size(name)
@@ -145,6 +146,15 @@ def listing(ftp: ftplib.FTP) -> dict[str, Entry]:
             modified = ""
         entries[name] = Entry(name, int(size or 0), modified)
     return entries
+
+
+def listing_of(source: FtpSource) -> dict[str, Entry]:
+    """The folder's files as a poll sees them: for trying a source's settings."""
+    ftp = _connect(source)
+    try:
+        return listing(ftp)
+    finally:
+        _close(ftp)
 
 
 def _names_in(ftp: ftplib.FTP, folder: str) -> set[str] | None:

@@ -48,8 +48,19 @@ class IntegrationForm(forms.ModelForm):
     class Meta:
         model = Integration
         fields = [
-            "store", "kind", "role", "name", "slug", "base_url", "location_id", "location_name",
-            "inventory_sync", "schedule_minutes", "reconcile_hours", "product_code_match", "options",
+            "store",
+            "kind",
+            "role",
+            "name",
+            "slug",
+            "base_url",
+            "location_id",
+            "location_name",
+            "inventory_sync",
+            "schedule_minutes",
+            "reconcile_hours",
+            "product_code_match",
+            "options",
         ]
 
     def clean_credentials_text(self):
@@ -72,10 +83,16 @@ class IntegrationForm(forms.ModelForm):
         credentials = cleaned.get("credentials_text")
         if kind in ADAPTERS:
             needed = ADAPTERS[kind].credential_fields
-            have = credentials if credentials is not None else (self.instance.credentials if self.instance.pk else {})
+            have = (
+                credentials
+                if credentials is not None
+                else (self.instance.credentials if self.instance.pk else {})
+            )
             missing = [key for key in needed if not have.get(key)]
             if missing:
-                self.add_error("credentials_text", f"{ADAPTERS[kind].display_name} needs: {', '.join(missing)}.")
+                self.add_error(
+                    "credentials_text", f"{ADAPTERS[kind].display_name} needs: {', '.join(missing)}."
+                )
         return cleaned
 
     def save(self, commit=True):
@@ -109,20 +126,62 @@ class SyncRunInline(admin.TabularInline):
 class IntegrationAdmin(StoreScopedAdmin):
     form = IntegrationForm
     inlines = [SyncRunInline]
-    list_display = ["name", "store", "kind", "role", "inventory_sync", "status_badge", "last_pull_at",
-                    "last_push_at"]
+    list_display = [
+        "name",
+        "store",
+        "kind",
+        "role",
+        "inventory_sync",
+        "status_badge",
+        "last_pull_at",
+        "last_push_at",
+    ]
     list_filter = [("store", ScopedStoreFilter), "kind", "role", "status", "inventory_sync"]
     search_fields = ["name", "slug"]
-    readonly_fields = ["status", "last_error", "consecutive_failures", "stored_credentials", "webhook_url",
-                       "last_pull_at", "last_push_at", "last_reconcile_at", "first_push_confirmed"]
+    readonly_fields = [
+        "status",
+        "last_error",
+        "consecutive_failures",
+        "stored_credentials",
+        "webhook_url",
+        "last_pull_at",
+        "last_push_at",
+        "last_reconcile_at",
+        "first_push_confirmed",
+    ]
     fieldsets = [
         (None, {"fields": ["store", "kind", "role", "name", "slug", "inventory_sync"]}),
-        ("Connection", {"fields": ["base_url", "credentials_text", "stored_credentials", "location_id",
-                                   "location_name", "webhook_secret_text", "webhook_url", "options"]}),
+        (
+            "Connection",
+            {
+                "fields": [
+                    "base_url",
+                    "credentials_text",
+                    "stored_credentials",
+                    "location_id",
+                    "location_name",
+                    "webhook_secret_text",
+                    "webhook_url",
+                    "options",
+                ]
+            },
+        ),
         ("Schedule", {"fields": ["schedule_minutes", "reconcile_hours"]}),
         ("Fulfillment", {"fields": ["product_code_match"], "classes": ["collapse"]}),
-        ("Health", {"fields": ["status", "first_push_confirmed", "last_error", "consecutive_failures",
-                               "last_pull_at", "last_push_at", "last_reconcile_at"]}),
+        (
+            "Health",
+            {
+                "fields": [
+                    "status",
+                    "first_push_confirmed",
+                    "last_error",
+                    "consecutive_failures",
+                    "last_pull_at",
+                    "last_push_at",
+                    "last_reconcile_at",
+                ]
+            },
+        ),
     ]
     change_form_template = "admin/integrations/integration/change_form.html"
 
@@ -149,12 +208,26 @@ class IntegrationAdmin(StoreScopedAdmin):
 
     def get_urls(self):
         custom = [
-            path("<int:pk>/test/", self.admin_site.admin_view(self.test_view), name="integrations_integration_test"),
-            path("<int:pk>/sync/", self.admin_site.admin_view(self.sync_view), name="integrations_integration_sync"),
-            path("<int:pk>/confirm/", self.admin_site.admin_view(self.confirm_view),
-                 name="integrations_integration_confirm"),
-            path("<int:pk>/products/", self.admin_site.admin_view(self.products_view),
-                 name="integrations_integration_products"),
+            path(
+                "<int:pk>/test/",
+                self.admin_site.admin_view(self.test_view),
+                name="integrations_integration_test",
+            ),
+            path(
+                "<int:pk>/sync/",
+                self.admin_site.admin_view(self.sync_view),
+                name="integrations_integration_sync",
+            ),
+            path(
+                "<int:pk>/confirm/",
+                self.admin_site.admin_view(self.confirm_view),
+                name="integrations_integration_confirm",
+            ),
+            path(
+                "<int:pk>/products/",
+                self.admin_site.admin_view(self.products_view),
+                name="integrations_integration_products",
+            ),
         ]
         return custom + super().get_urls()
 
@@ -205,17 +278,26 @@ class IntegrationAdmin(StoreScopedAdmin):
         if not runs:
             self.message_user(request, "Another run of this integration is in progress.", messages.WARNING)
         for run in runs:
-            level = {SyncRun.OK: messages.SUCCESS, SyncRun.PARTIAL: messages.WARNING}.get(run.status, messages.ERROR)
-            self.message_user(request, f"{run.get_kind_display()}: {run.get_status_display()} {run.counts}"
-                              + (f" — {run.message}" if run.message else ""), level)
+            level = {SyncRun.OK: messages.SUCCESS, SyncRun.PARTIAL: messages.WARNING}.get(
+                run.status, messages.ERROR
+            )
+            self.message_user(
+                request,
+                f"{run.get_kind_display()}: {run.get_status_display()} {run.counts}"
+                + (f" — {run.message}" if run.message else ""),
+                level,
+            )
         return self._back(integration)
 
     def confirm_view(self, request, pk):
         integration = get_object_or_404(self.get_queryset(request), pk=pk)
         if request.method == "POST" and self.has_change_permission(request, integration):
             runs = services.confirm_first_push(integration, trigger="manual")
-            self.message_user(request, "First push confirmed. " + "; ".join(
-                f"{run.get_kind_display()}: {run.get_status_display()}" for run in runs))
+            self.message_user(
+                request,
+                "First push confirmed. "
+                + "; ".join(f"{run.get_kind_display()}: {run.get_status_display()}" for run in runs),
+            )
         return self._back(integration)
 
     def products_view(self, request, pk):
@@ -224,15 +306,24 @@ class IntegrationAdmin(StoreScopedAdmin):
         if request.method == "POST" and self.has_change_permission(request, integration):
             with_stock = request.POST.get("with_stock") == "1"
             try:
-                run = services.import_products(integration, with_stock=with_stock,
-                                               confirmed=request.POST.get("confirmed") == "1", user=request.user)
+                run = services.import_products(
+                    integration,
+                    with_stock=with_stock,
+                    confirmed=request.POST.get("confirmed") == "1",
+                    user=request.user,
+                )
             except ValueError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
                 return self._back(integration)
             self.message_user(request, f"Product import: {run.get_status_display()} {run.counts}")
             return self._back(integration)
-        context = {**self.admin_site.each_context(request), "integration": integration, "warning": warning,
-                   "opts": self.opts, "title": f"Import products from {integration.name}"}
+        context = {
+            **self.admin_site.each_context(request),
+            "integration": integration,
+            "warning": warning,
+            "opts": self.opts,
+            "title": f"Import products from {integration.name}",
+        }
         return TemplateResponse(request, "admin/integrations/integration/products.html", context)
 
 
@@ -243,8 +334,18 @@ class SyncRunAdmin(StoreScopedAdmin):
     list_filter = ["kind", "status", "trigger", ("integration__store", ScopedStoreFilter)]
     search_fields = ["integration__name", "message"]
     date_hierarchy = "started_at"
-    readonly_fields = ["integration", "kind", "trigger", "status", "started_at", "finished_at", "counts",
-                       "message", "item_error_table", "detail_table"]
+    readonly_fields = [
+        "integration",
+        "kind",
+        "trigger",
+        "status",
+        "started_at",
+        "finished_at",
+        "counts",
+        "message",
+        "item_error_table",
+        "detail_table",
+    ]
     exclude = ["item_errors", "details"]
 
     def store_id_of(self, obj):
@@ -264,8 +365,12 @@ class SyncRunAdmin(StoreScopedAdmin):
     def item_error_table(self, obj):
         if not obj.item_errors:
             return "none"
-        return format_html("<table>{}</table>", format_html_join(
-            "", "<tr><td>{}</td><td>{}</td></tr>", ((e["sku"], e["error"]) for e in obj.item_errors)))
+        return format_html(
+            "<table>{}</table>",
+            format_html_join(
+                "", "<tr><td>{}</td><td>{}</td></tr>", ((e["sku"], e["error"]) for e in obj.item_errors)
+            ),
+        )
 
     @admin.display(description="details")
     def detail_table(self, obj):
@@ -273,8 +378,14 @@ class SyncRunAdmin(StoreScopedAdmin):
             return "none"
         keys = list(dict.fromkeys(key for row in obj.details for key in row))
         head = format_html_join("", "<th>{}</th>", ((key,) for key in keys))
-        body = format_html_join("", "<tr>{}</tr>", (
-            (format_html_join("", "<td>{}</td>", ((row.get(key, ""),) for key in keys)),) for row in obj.details))
+        body = format_html_join(
+            "",
+            "<tr>{}</tr>",
+            (
+                (format_html_join("", "<td>{}</td>", ((row.get(key, ""),) for key in keys)),)
+                for row in obj.details
+            ),
+        )
         return format_html("<table><tr>{}</tr>{}</table>", head, body)
 
 
@@ -300,8 +411,16 @@ class PushStateAdmin(StoreScopedAdmin):
     list_filter = [ErrorFilter, "integration"]
     search_fields = ["item__code", "remote_id"]
     list_select_related = ["item", "integration"]
-    readonly_fields = ["integration", "item", "remote_id", "last_confirmed", "confirmed_at", "last_error",
-                       "error_at", "needs_reconcile"]
+    readonly_fields = [
+        "integration",
+        "item",
+        "remote_id",
+        "last_confirmed",
+        "confirmed_at",
+        "last_error",
+        "error_at",
+        "needs_reconcile",
+    ]
 
     def store_id_of(self, obj):
         return obj.integration.store_id

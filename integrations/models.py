@@ -26,7 +26,10 @@ def kind_choices():
 
 class Integration(models.Model):
     CART, FULFILLMENT = "cart", "fulfillment"
-    ROLES = [(CART, "Shopping cart (we push counts out)"), (FULFILLMENT, "Fulfillment service (we pull counts in)")]
+    ROLES = [
+        (CART, "Shopping cart (we push counts out)"),
+        (FULFILLMENT, "Fulfillment service (we pull counts in)"),
+    ]
 
     OK, FAILING, PAUSED, PREVIEW, NEW = "ok", "failing", "paused", "preview", "new"
     STATUSES = [
@@ -47,7 +50,9 @@ class Integration(models.Model):
     )
     credentials_encrypted = models.TextField(blank=True, editable=False)
     location_id = models.CharField(
-        max_length=100, blank=True, help_text="The cart location pushes write to (Test connection lists them)."
+        max_length=100,
+        blank=True,
+        help_text="The cart location pushes write to (Test connection lists them).",
     )
     location_name = models.CharField(max_length=200, blank=True)
     options = models.JSONField(default=dict, blank=True)

@@ -21,7 +21,10 @@ def cart_infos(store):
     from inventory.explain import CartInfo
 
     return [
-        CartInfo(label=f"{integration.name} ({integration.slug})", cart=cart_for(integration),
-                 sync_on=integration.inventory_sync)
+        CartInfo(
+            label=f"{integration.name} ({integration.slug})",
+            cart=cart_for(integration),
+            sync_on=integration.inventory_sync,
+        )
         for integration in Integration.objects.filter(store=store, role=Integration.CART).order_by("name")
     ]

@@ -35,8 +35,7 @@ from inventory.models import InventoryItem, ItemMetadata, Store
 from inventory.tasks import offload
 
 from .adapters import get_adapter_class
-from .adapters.base import AdapterError, AuthError, PushLine
-from .adapters.base import chunked
+from .adapters.base import AdapterError, AuthError, PushLine, chunked
 from .code_match import explain_old_code, parse_code_match
 from .models import Integration, PushState, SyncRun
 
@@ -133,7 +132,11 @@ def request_push(store_ids: Iterable[int], trigger: str = "change") -> list[int]
             push_pending=True, push_pending_since=now
         )
         if flipped:
-            offload("integrations.tasks.run_pending_push", integration_id, task_name=f"push-{integration_id}-{now.timestamp()}")
+            offload(
+                "integrations.tasks.run_pending_push",
+                integration_id,
+                task_name=f"push-{integration_id}-{now.timestamp()}",
+            )
             enqueued.append(integration_id)
     return enqueued
 
@@ -154,7 +157,9 @@ def run_pending_push(integration_id: int, *, sleep=time.sleep) -> SyncRun | None
 # --- the run -------------------------------------------------------------------
 
 
-def sync(integration: Integration, *, trigger: str = "schedule", reconcile_due: bool | None = None) -> list[SyncRun]:
+def sync(
+    integration: Integration, *, trigger: str = "schedule", reconcile_due: bool | None = None
+) -> list[SyncRun]:
     """One scheduled or requested run: a pull for a fulfillment service, a push
     (with a reconcile when due) for a cart."""
     integration.refresh_from_db()
@@ -286,7 +291,9 @@ def pull(integration: Integration, *, trigger: str = "manual") -> SyncRun:
             counts["no_count"] += 1
             continue
         if sku in seen:
-            _item_error(run, sku, f"The service sent {sku} twice ({seen[sku]} and {level.quantity}); left unchanged.")
+            _item_error(
+                run, sku, f"The service sent {sku} twice ({seen[sku]} and {level.quantity}); left unchanged."
+            )
             found = existing.get(sku)
             if found:
                 targets.pop(found[0], None)
@@ -302,7 +309,9 @@ def pull(integration: Integration, *, trigger: str = "manual") -> SyncRun:
         if item_id in protected:
             counts["skipped"] += 1
             if len(run.details) < DETAIL_LIMIT:
-                run.details.append({"sku": sku, "quantity": level.quantity, "note": "skip_pull: left unchanged"})
+                run.details.append(
+                    {"sku": sku, "quantity": level.quantity, "note": "skip_pull: left unchanged"}
+                )
             continue
         if stock == level.quantity:
             counts["unchanged"] += 1
@@ -400,7 +409,8 @@ def _preview(integration, trigger, lines, not_sent) -> SyncRun:
     run = _start(integration, SyncRun.PREVIEW, trigger)
     run.counts = {"would_send": len(lines), "not_sent": len(not_sent)}
     run.details = [
-        {"sku": line.sku, "quantity": line.quantity, "cart_had": line.last_confirmed} for line in lines[:DETAIL_LIMIT]
+        {"sku": line.sku, "quantity": line.quantity, "cart_had": line.last_confirmed}
+        for line in lines[:DETAIL_LIMIT]
     ]
     Integration.objects.filter(pk=integration.pk).update(status=Integration.PREVIEW)
     return _finish(run, status=SyncRun.OK, message="First push not sent: confirm it in the admin to send.")
@@ -430,9 +440,13 @@ def _with_remote_ids(adapter, integration, lines, by_sku, run):
             reason = str(remote) if remote is not None else f"{line.sku} is not in the cart."
             _item_error(run, line.sku, reason)
             run.counts["failed"] += 1
-            states.append(PushState(integration=integration, item_id=item_id, last_error=reason, error_at=now))
+            states.append(
+                PushState(integration=integration, item_id=item_id, last_error=reason, error_at=now)
+            )
             continue
-        states.append(PushState(integration=integration, item_id=item_id, remote_id=str(remote), last_error=""))
+        states.append(
+            PushState(integration=integration, item_id=item_id, remote_id=str(remote), last_error="")
+        )
         ready.append(PushLine(line.sku, line.quantity, str(remote), line.last_confirmed))
     _upsert_states(states, ["remote_id", "last_error", "error_at"])
     return ready
@@ -446,7 +460,9 @@ def _record_results(integration, results, by_sku, sent, run):
         if result.drift is not None:
             run.counts["drift"] += 1
             if len(run.details) < DETAIL_LIMIT:
-                run.details.append({"sku": result.sku, "note": f"the cart held {result.drift}, not what we last sent"})
+                run.details.append(
+                    {"sku": result.sku, "note": f"the cart held {result.drift}, not what we last sent"}
+                )
         if result.ok:
             run.counts["confirmed"] += 1
             states.append(
@@ -486,7 +502,9 @@ def _record_not_sent(integration, not_sent, run):
         if told.error:
             _item_error(run, item.code, told.error)
             if state is None or state.last_error != told.error:
-                states.append(PushState(integration=integration, item_id=item.pk, last_error=told.error, error_at=now))
+                states.append(
+                    PushState(integration=integration, item_id=item.pk, last_error=told.error, error_at=now)
+                )
     _upsert_states(states, ["last_error", "error_at"])
 
 
@@ -518,7 +536,10 @@ def reconcile(integration: Integration, *, trigger: str = "manual") -> SyncRun:
         for part in chunked(states, PUSH_SLICE):
             held.update(
                 adapter.read_levels(
-                    [PushLine(s.item.code, s.last_confirmed or 0, s.remote_id, s.last_confirmed) for s in part]
+                    [
+                        PushLine(s.item.code, s.last_confirmed or 0, s.remote_id, s.last_confirmed)
+                        for s in part
+                    ]
                 )
             )
     except AdapterError as exc:
@@ -529,7 +550,9 @@ def reconcile(integration: Integration, *, trigger: str = "manual") -> SyncRun:
         if actual != state.last_confirmed:
             run.counts["corrected"] += 1
             if len(run.details) < DETAIL_LIMIT:
-                run.details.append({"sku": state.item.code, "we_confirmed": state.last_confirmed, "cart_held": actual})
+                run.details.append(
+                    {"sku": state.item.code, "we_confirmed": state.last_confirmed, "cart_held": actual}
+                )
             state.last_confirmed = actual
             state.needs_reconcile = True
             corrected.append(state)
@@ -609,8 +632,9 @@ def product_import_warning(integration: Integration) -> str | None:
     return None
 
 
-def import_products(integration: Integration, *, with_stock: bool = False, confirmed: bool = False,
-                    user=None) -> SyncRun:
+def import_products(
+    integration: Integration, *, with_stock: bool = False, confirmed: bool = False, user=None
+) -> SyncRun:
     """Create or update items from the cart's catalogue: SKU, name, price; stock only if asked.
 
     With ``with_stock`` on a cart we push to, ``confirmed`` must be set: the
@@ -646,10 +670,17 @@ def import_products(integration: Integration, *, with_stock: bool = False, confi
             new_rows.append({"code": sku, **fields, "stock": product.quantity if with_stock else None})
     with transaction.atomic():
         run.save()
-        created = stock_services.create_items(store, new_rows, source="pull", reference=run.reference, user=user)
+        created = stock_services.create_items(
+            store, new_rows, source="pull", reference=run.reference, user=user
+        )
         run.counts["created"] = len(created)
         run.counts["updated"] = stock_services.update_details(details)
-        changes = stock_services.set_stock(counts, source="pull", reference=run.reference, user=user,
-                                           update_source=f"products:{integration.slug}")
+        changes = stock_services.set_stock(
+            counts,
+            source="pull",
+            reference=run.reference,
+            user=user,
+            update_source=f"products:{integration.slug}",
+        )
         run.counts["stock_changed"] = len(changes)
     return _finish(run, message=warning if with_stock and warning else "")

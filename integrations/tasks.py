@@ -4,8 +4,8 @@ Each is safe to run twice: runs take a lease, and pushes send only what the
 cart has not confirmed.
 """
 
-from .models import Integration
 from . import services
+from .models import Integration
 
 
 def scheduled_sync(integration_id: int) -> str:

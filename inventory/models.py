@@ -134,13 +134,18 @@ class InventoryItem(models.Model):
     def save(self, *args, **kwargs):
         # SKUs are compared exactly after trimming surrounding spaces.
         self.code = (self.code or "").strip()
-        if self.pk and not self._state.adding and kwargs.get("update_fields") is None and not kwargs.get(
-            "force_insert"
+        if (
+            self.pk
+            and not self._state.adding
+            and kwargs.get("update_fields") is None
+            and not kwargs.get("force_insert")
         ):
             # A plain save of an item loaded a while ago must not write back the
             # stock it loaded: that would undo concurrent changes with no ledger entry.
             kwargs["update_fields"] = [
-                f.name for f in self._meta.concrete_fields if not f.primary_key and f.name not in self.SERVICE_FIELDS
+                f.name
+                for f in self._meta.concrete_fields
+                if not f.primary_key and f.name not in self.SERVICE_FIELDS
             ]
         super().save(*args, **kwargs)
 

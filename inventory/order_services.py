@@ -39,6 +39,7 @@ CODE_LENGTH = OrderLine._meta.get_field("code").max_length
 QUANTITY_LIMIT = 1_000_000
 VERSION_LIMIT = 2**63 - 1
 UNKNOWN_SKU = "unknown SKU"
+ORDER_STATE_FIELDS = ("status", "version", "oversold", "cancelled_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,12 +239,12 @@ def _clean(origin, external_id, status, lines, version):
     external_id = str(external_id or "").strip()
     if not origin:
         errors["origin"] = ["Name where the order comes from (a cart's slug, or your client's name)."]
-    elif len(origin) > ORIGIN_LENGTH:
-        errors["origin"] = [f"At most {ORIGIN_LENGTH} characters."]
+    elif len(origin) > ORIGIN_LENGTH or "\x00" in origin:
+        errors["origin"] = [f"At most {ORIGIN_LENGTH} characters, without NUL characters."]
     if not external_id:
         errors["external_id"] = ["The order's id at its origin is required."]
-    elif len(external_id) > EXTERNAL_ID_LENGTH:
-        errors["external_id"] = [f"At most {EXTERNAL_ID_LENGTH} characters."]
+    elif len(external_id) > EXTERNAL_ID_LENGTH or "\x00" in external_id:
+        errors["external_id"] = [f"At most {EXTERNAL_ID_LENGTH} characters, without NUL characters."]
     if status not in STATUS_CODES:
         errors["status"] = [f"{status!r} is not one of {', '.join(sorted(STATUS_CODES))}."]
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)
@@ -260,8 +261,8 @@ def _clean(origin, external_id, status, lines, version):
             problem = None
             if not code:
                 problem = "a SKU is required"
-            elif len(code) > CODE_LENGTH:
-                problem = f"a SKU is at most {CODE_LENGTH} characters"
+            elif len(code) > CODE_LENGTH or "\x00" in code:
+                problem = f"a SKU is at most {CODE_LENGTH} characters, without NUL characters"
             elif not _whole(line.quantity):
                 problem = "quantity must be a whole number ≥ 0"
             elif line.restocked is not None and not _whole(line.restocked):
@@ -272,6 +273,9 @@ def _clean(origin, external_id, status, lines, version):
             quantity, restocked = wanted.get(code, (0, None))
             if line.restocked is not None:
                 restocked = (restocked or 0) + line.restocked
+            if quantity + line.quantity > QUANTITY_LIMIT:
+                line_errors.append(f"line {index + 1}: {code} adds up to more than {QUANTITY_LIMIT} units")
+                continue
             wanted[code] = (quantity + line.quantity, restocked)
         if line_errors:
             errors["lines"] = line_errors
@@ -323,6 +327,9 @@ class _Plan:
         self.new_lines: list[OrderLine] = []
         self.changed: set[str] = set()
         self.deltas: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        # {item_id: (code, store slug)} of the items resolved here, to report moves without a query.
+        self.names: dict[int, tuple[str, str]] = {}
+        self.original = {name: getattr(order, name) for name in ORDER_STATE_FIELDS}
 
     def update_lines(self, wanted: dict[str, tuple[int, int | None]] | None) -> None:
         if wanted is None:
@@ -395,7 +402,7 @@ class _Plan:
         """Fix which items each line's units come from; lines that cannot say why."""
         if not lines:
             return
-        found = resolve_stock_items(self.store, [line.code for line in lines])
+        found = resolve_stock_items(self.store, [line.code for line in lines], names=self.names)
         for line in lines:
             resolved = found[line.code]
             if isinstance(resolved, str):
@@ -417,28 +424,33 @@ class _Plan:
             ):
                 changes.append((change, source))
         if changes:
-            names = dict(
-                (item_id, (code, slug))
-                for item_id, code, slug in InventoryItem.objects.filter(
-                    pk__in={change.item_id for change, _ in changes}
-                ).values_list("id", "code", "store__slug")
-            )
+            missing = {change.item_id for change, _ in changes} - set(self.names)
+            if missing:
+                self.names.update(
+                    (item_id, (code, slug))
+                    for item_id, code, slug in InventoryItem.objects.filter(pk__in=missing).values_list(
+                        "id", "code", "store__slug"
+                    )
+                )
             result.moves = [
-                StockMove(change.item_id, *names[change.item_id], change.delta, change.after, source)
+                StockMove(change.item_id, *self.names[change.item_id], change.delta, change.after, source)
                 for change, source in changes
             ]
             if result.oversold:
                 order.oversold = True
+        new_codes = {line.code for line in self.new_lines}
+        existing = [
+            line for code, line in self.lines.items() if code in self.changed and code not in new_codes
+        ]
         if self.new_lines:
             OrderLine.objects.bulk_create(self.new_lines)
-        existing = [
-            line for code, line in self.lines.items() if code in self.changed and line.pk is not None
-        ]
         if existing:
             OrderLine.objects.bulk_update(
                 existing, ["quantity", "taken", "restocked", "stock_items", "problem", "position"]
             )
-        order.save()
+        dirty = [name for name, value in self.original.items() if getattr(order, name) != value]
+        if dirty or self.changed or self.new_lines:
+            order.save(update_fields=[*dirty, "updated_at"])
         order._current_lines = list(self.lines.values())
         result.problems = {
             line.code: line.problem for line in self.lines.values() if line.problem and line.quantity > 0
@@ -457,7 +469,9 @@ def _lock_items(item_ids: list[int]) -> None:
     list(InventoryItem.objects.select_for_update().filter(pk__in=item_ids).order_by("pk").values_list("pk"))
 
 
-def resolve_stock_items(store: Store, codes: Iterable[str]) -> dict[str, list[list[int]] | str]:
+def resolve_stock_items(
+    store: Store, codes: Iterable[str], *, names: dict | None = None
+) -> dict[str, list[list[int]] | str]:
     """For each SKU ``store`` sells, the items one unit takes off: ``[[item_id, units], ...]``.
 
     The stock holder comes from the store's ``inventory_source`` chain (design
@@ -506,4 +520,15 @@ def resolve_stock_items(store: Store, codes: Iterable[str]) -> dict[str, list[li
                 )[:255]
                 continue
             result[code] = [[found[sku].pk, count] for sku, count in units.items()]
+    if names is not None:
+        slugs = {}
+        chain = store
+        while chain is not None:  # the sources were loaded (and cached) by stock_holders
+            slugs[chain.pk] = chain.slug
+            chain = chain.inventory_source
+        items = list(holders.values())
+        if components:
+            slugs.update((store_id, other.slug) for store_id, other in stores.items())
+            items.extend(item for found in component_holders.values() for item in found.values())
+        names.update((item.pk, (item.code, slugs[item.store_id])) for item in items if item.store_id in slugs)
     return result

@@ -37,7 +37,9 @@ class Order(models.Model):
     )
     external_id = models.CharField("order id at the origin", max_length=255)
     version = models.BigIntegerField(
-        null=True, blank=True, help_text="Larger is newer; a send older than the stored version changes nothing."
+        null=True,
+        blank=True,
+        help_text="Larger is newer; a send older than the stored version changes nothing.",
     )
     status = models.CharField(max_length=20, choices=STATUSES, default=OPEN)
     takes_stock = models.BooleanField(

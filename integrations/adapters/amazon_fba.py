@@ -221,31 +221,30 @@ class AmazonFBAAdapter(Adapter):
         return min(MAX_QUOTA_WAIT, math.ceil(10.5 / rate) / 10)
 
     def _api(self, method: str, path: str, *, body: Any = None, expect=(200,)) -> dict[str, Any]:
-        for attempt in (1, 2):
-            token = self._access_token()
-            try:
-                response = self.client.request(
-                    method,
-                    self.base_url + path,
-                    headers={"x-amz-access-token": token},
-                    json=body,
-                    expect=expect,
-                    pace=self._quota_pause,
-                    secrets=self._secrets(),
-                )
-            except AuthError:
-                if attempt == 1:  # the token may have aged out early: one fresh token, once
-                    self._token = None
-                    continue
-                raise
-            try:
-                payload = response.json()
-            except ValueError:
-                payload = None
-            if not isinstance(payload, dict):
-                raise PermanentError(f"Amazon answered {method} {path} with no JSON object")
-            return payload
-        raise AssertionError("unreachable")
+        def send(token: str) -> requests.Response:
+            return self.client.request(
+                method,
+                self.base_url + path,
+                headers={"x-amz-access-token": token},
+                json=body,
+                expect=expect,
+                pace=self._quota_pause,
+                secrets=self._secrets(),
+            )
+
+        token = self._access_token()  # refused credentials raise here, once
+        try:
+            response = send(token)
+        except AuthError:
+            self._token = None  # the token may have aged out early: one fresh token, once
+            response = send(self._access_token())
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            raise PermanentError(f"Amazon answered {method} {path} with no JSON object")
+        return payload
 
     # -- contract -----------------------------------------------------------------------
 

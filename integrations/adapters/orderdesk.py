@@ -264,7 +264,9 @@ class OrderDeskAdapter(Adapter):
         self._retry_stale_ids(lines, ids, results)
         return [results[i] for i in range(len(lines))]
 
-    def _retry_stale_ids(self, lines: Sequence[PushLine], ids: dict[int, str], results: dict) -> None:
+    def _retry_stale_ids(
+        self, lines: Sequence[PushLine], ids: dict[int, str], results: dict[int, PushResult]
+    ) -> None:
         """A cached id can go stale (the item was deleted and added again): look it up once more."""
         stale = [i for i, line in enumerate(lines) if line.remote_id and not results[i].ok and i in ids]
         if not stale:
@@ -281,7 +283,9 @@ class OrderDeskAdapter(Adapter):
         for batch in chunked(again, BATCH_LIMIT):
             self._send(lines, ids, batch, results)
 
-    def _send(self, lines: Sequence[PushLine], ids: dict[int, str], batch: list[int], results: dict) -> None:
+    def _send(
+        self, lines: Sequence[PushLine], ids: dict[int, str], batch: list[int], results: dict[int, PushResult]
+    ) -> None:
         body = [{"id": _wire_id(ids[i]), "stock": lines[i].quantity} for i in batch]
         try:
             answer = self._call("PUT", "batch-inventory-items", body=body)
@@ -302,17 +306,14 @@ class OrderDeskAdapter(Adapter):
             if isinstance(item, dict)
         }
         for i in batch:
-            line = lines[i]
-            rid = ids[i]
-            # A store that answers success without the records has applied them all.
-            stock = confirmed.get(rid, line.quantity) if confirmed else line.quantity
+            line, rid = lines[i], ids[i]
+            # A store that answers success without the records has applied them all; one that
+            # lists records confirms only those it lists.
+            stock = confirmed.get(rid) if confirmed else line.quantity
             if stock == line.quantity:
                 results[i] = PushResult(line.sku, ok=True, confirmed=stock, remote_id=rid)
             else:
+                told = "did not confirm it" if stock is None else f"confirmed {stock}, not {line.quantity}"
                 results[i] = PushResult(
-                    line.sku,
-                    ok=False,
-                    confirmed=stock,
-                    remote_id=rid,
-                    error=f"the remote store confirmed {stock}, not {line.quantity}",
+                    line.sku, ok=False, confirmed=stock, remote_id=rid, error=f"the remote store {told}"
                 )

@@ -37,7 +37,16 @@ from urllib.parse import parse_qs, urlencode
 
 from .server import FakeServer, HttpError, Request, Response, TokenBucket, json_response, serve_forever
 
-__all__ = ["BASE_COLUMNS", "EXTRA_COLUMNS", "REPORT_TYPE", "AmazonFake", "serve"]
+__all__ = [
+    "BASE_COLUMNS",
+    "DEMO_CLIENT_ID",
+    "DEMO_CLIENT_SECRET",
+    "DEMO_REFRESH_TOKEN",
+    "EXTRA_COLUMNS",
+    "REPORT_TYPE",
+    "AmazonFake",
+    "serve",
+]
 
 REPORT_TYPE = "GET_FBA_MYI_UNSUPPRESSED_INVENTORY_DATA"
 KNOWN_REPORT_TYPES = frozenset({REPORT_TYPE, "GET_FBA_MYI_ALL_INVENTORY_DATA"})
@@ -84,6 +93,7 @@ QUOTAS = {
     "getMarketplaceParticipations": (0.016, 15),
 }
 # Credentials the demo and ``run_fake amazon`` accept (a fake's, not anyone's secret).
+DEMO_CLIENT_ID = "amzn1.application-oa2-client.demo"
 DEMO_CLIENT_SECRET = "amazon-demo-secret"
 DEMO_REFRESH_TOKEN = "Atzr|amazon-demo-refresh"
 URL_TTL = 300  # seconds a pre-signed document URL stays valid
@@ -138,7 +148,7 @@ class AmazonFake(FakeServer):
     def __init__(
         self,
         *,
-        client_id: str = "amzn1.application-oa2-client.demo",
+        client_id: str = DEMO_CLIENT_ID,
         client_secret: str = DEMO_CLIENT_SECRET,
         refresh_token: str = DEMO_REFRESH_TOKEN,
         polls_in_queue: int = 1,

@@ -56,8 +56,10 @@ from typing import Any
 
 from .server import FakeServer, HttpError, Request, Response, TokenBucket, json_response, serve_forever
 
-__all__ = ["BATCH_LIMIT", "OrderDeskFake", "serve"]
+__all__ = ["BATCH_LIMIT", "DEMO_API_KEY", "DEMO_STORE_ID", "OrderDeskFake", "serve"]
 
+DEMO_STORE_ID = "10001"  # what the demo and ``run_fake orderdesk`` accept
+DEMO_API_KEY = "orderdesk-demo-key"
 BUCKET_SIZE = 20
 REFILL_PER_SECOND = 3
 DEFAULT_LIMIT = 50
@@ -103,7 +105,7 @@ def _number(value: Any) -> float | int:
 class OrderDeskFake(FakeServer):
     name = "orderdesk"
 
-    def __init__(self, *, store_id: str = "10001", api_key: str = "orderdesk-demo-key", **kwargs):
+    def __init__(self, *, store_id: str = DEMO_STORE_ID, api_key: str = DEMO_API_KEY, **kwargs):
         self.stores: dict[str, Store] = {}
         self.buckets: dict[str, TokenBucket] = {}
         self._ids = itertools.count(1)

@@ -34,7 +34,7 @@ from urllib.parse import urlencode
 
 from .server import FakeServer, HttpError, Request, Response, SlidingWindow, json_response, serve_forever
 
-__all__ = ["DATED_VERSIONS", "ShipBobFake", "serve"]
+__all__ = ["DATED_VERSIONS", "DEMO_TOKEN", "ShipBobFake", "serve"]
 
 DATED_VERSIONS = ("2025-07", "2026-01", "2026-07")
 LEGACY_VERSION = "1.0"

@@ -25,8 +25,9 @@ from urllib.parse import urlencode
 
 from .server import FakeServer, FixedWindow, HttpError, Request, Response, serve_forever
 
-__all__ = ["ShipStationFake", "error_body", "serve"]
+__all__ = ["DEMO_API_KEY", "ShipStationFake", "error_body", "serve"]
 
+DEMO_API_KEY = "shipstation-demo-key"  # what the demo and ``run_fake shipstation`` accept
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
 
@@ -61,7 +62,7 @@ class ShipStationFake(FakeServer):
     def __init__(
         self,
         *,
-        api_key: str = "shipstation-demo-key",
+        api_key: str = DEMO_API_KEY,
         rate_limit: int = 200,
         window: float = 60,
         inventory_enabled: bool = True,

@@ -17,8 +17,15 @@ def shopify():
 
 @pytest.fixture
 def cart(store, shopify):
-    integration = Integration(store=store, kind="shopify", role=Integration.CART, name="Shop", slug="shop",
-                              base_url=shopify.url, inventory_sync=True)
+    integration = Integration(
+        store=store,
+        kind="shopify",
+        role=Integration.CART,
+        name="Shop",
+        slug="shop",
+        base_url=shopify.url,
+        inventory_sync=True,
+    )
     integration.credentials = {"access_token": "shpat_fake_token"}
     integration.save()
     return integration
@@ -30,11 +37,25 @@ def test_credentials_are_masked_and_kept_when_left_empty(admin_client, cart):
     assert "shpat_fake_token" not in page
     assert "••••oken" in page
     data = {
-        "store": cart.store_id, "kind": "shopify", "role": "cart", "name": "Shop renamed", "slug": "shop",
-        "base_url": cart.base_url, "location_id": "", "location_name": "", "inventory_sync": "on",
-        "schedule_minutes": 15, "reconcile_hours": 24, "product_code_match": "", "options": "{}",
-        "credentials_text": "", "webhook_secret_text": "",
-        "runs-TOTAL_FORMS": 0, "runs-INITIAL_FORMS": 0, "runs-MIN_NUM_FORMS": 0, "runs-MAX_NUM_FORMS": 0,
+        "store": cart.store_id,
+        "kind": "shopify",
+        "role": "cart",
+        "name": "Shop renamed",
+        "slug": "shop",
+        "base_url": cart.base_url,
+        "location_id": "",
+        "location_name": "",
+        "inventory_sync": "on",
+        "schedule_minutes": 15,
+        "reconcile_hours": 24,
+        "product_code_match": "",
+        "options": "{}",
+        "credentials_text": "",
+        "webhook_secret_text": "",
+        "runs-TOTAL_FORMS": 0,
+        "runs-INITIAL_FORMS": 0,
+        "runs-MIN_NUM_FORMS": 0,
+        "runs-MAX_NUM_FORMS": 0,
     }
     response = admin_client.post(url, data)
     assert response.status_code == 302, response.content.decode()[:3000]
@@ -48,8 +69,13 @@ def test_test_connection_and_sync_now_buttons(admin_client, store, make_items, c
 
     scale = TimeScale(SCALE)
     original = services.build_adapter
-    monkeypatch.setattr(services, "build_adapter", lambda integration, client=None: original(
-        integration, HttpClient(sleep=scale.sleep, clock=scale.monotonic)))
+    monkeypatch.setattr(
+        services,
+        "build_adapter",
+        lambda integration, client=None: original(
+            integration, HttpClient(sleep=scale.sleep, clock=scale.monotonic)
+        ),
+    )
     make_items(store, {"A-1": 4})
     shopify.add_product("A-1", 0)
     response = admin_client.post(reverse("admin:integrations_integration_test", args=[cart.pk]), follow=True)
@@ -74,8 +100,14 @@ def test_item_page_explains_each_cart(admin_client, store, make_items, cart):
 
 def test_code_match_note_on_old_item(admin_client, store, make_items):
     item = make_items(store, {"OLD-1": 0, "NEW-1": 5})["OLD-1"]
-    warehouse = Integration(store=store, kind="shipbob", role=Integration.FULFILLMENT, name="Warehouse",
-                            slug="wh", product_code_match="OLD-1=NEW-1")
+    warehouse = Integration(
+        store=store,
+        kind="shipbob",
+        role=Integration.FULFILLMENT,
+        name="Warehouse",
+        slug="wh",
+        product_code_match="OLD-1=NEW-1",
+    )
     warehouse.credentials = {"token": "t"}
     warehouse.save()
     page = admin_client.get(reverse("admin:inventory_inventoryitem_change", args=[item.pk])).content.decode()

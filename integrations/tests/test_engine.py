@@ -188,10 +188,9 @@ def test_burst_of_changes_makes_one_push_request(
 
 
 def test_lease_allows_one_run_at_a_time(store, cart):
-    with services.lease(cart) as first:
-        with services.lease(cart) as second:
-            assert (first, second) == (True, False)
-            assert services.sync(cart) == []
+    with services.lease(cart) as first, services.lease(cart) as second:
+        assert (first, second) == (True, False)
+        assert services.sync(cart) == []
     with services.lease(cart) as again:
         assert again is True
 

@@ -138,6 +138,17 @@ def test_rejected_batch_is_split_so_the_others_land(fake, client):
     assert len(rejected) >= 2  # the whole batch, then the half holding the bad id
 
 
+def test_pushed_only_when_the_store_confirms(fake, client):
+    a, b = fake.add_item("A", 1), fake.add_item("B", 1)
+    answer = {"status": "success", "message": "ok", "execution_time": "0.1 seconds"}
+    fake.inject(r"/batch-inventory-items$", 200, body={**answer, "inventory_items": [{"id": a, "stock": 3}]})
+    results = make(fake, client).push(
+        [PushLine("A", 9, remote_id=str(a)), PushLine("B", 9, remote_id=str(b))]
+    )
+    assert [(r.ok, r.confirmed) for r in results] == [(False, 3), (False, None)]
+    assert "confirmed 3, not 9" in results[0].error and "did not confirm" in results[1].error
+
+
 def test_read_levels(fake, client):
     fake.add_item("R-1", 4)
     got = make(fake, client).read_levels([PushLine("R-1", 0), PushLine("R-2", 0)])

@@ -17,6 +17,8 @@ from inventory import services
 from inventory.models import InventoryItem, Store
 
 DEMO_FILE = Path(__file__).resolve().parents[2] / "demo" / "demo_stock.csv"
+# Local fake services the demo store is connected to; `run_local` starts them.
+DEMO_FAKES = {"shipbob": 8701, "shopify": 8702}
 DEMO_METADATA = {
     "STO-01SA": {"adjustment_percent": "50"},
     "LIN-02SA": {"min": "3", "max": "15"},
@@ -34,6 +36,7 @@ class Command(BaseCommand):
     def handle(self, *args, username, **options):
         password = self.ensure_admin(username)
         store = self.ensure_demo_store()
+        self.ensure_demo_integrations(store)
         self.stdout.write(self.style.SUCCESS(f"Admin account: {username} / {password}"))
         self.stdout.write(f"Demo store '{store.slug}': {store.items.count()} items.")
 
@@ -52,6 +55,50 @@ class Command(BaseCommand):
         credentials.write_text(password + "\n")
         credentials.chmod(0o600)
         return password
+
+    def ensure_demo_integrations(self, store):
+        """A fake warehouse to pull from and a fake Shopify to push to (if installed)."""
+        from django.apps import apps
+
+        if not apps.is_installed("integrations"):
+            return
+        from integrations.models import Integration
+
+        demos = [
+            (
+                "shipbob",
+                Integration.FULFILLMENT,
+                "Demo warehouse (fake ShipBob)",
+                "demo-shipbob",
+                {"token": "shipbob-demo-pat"},
+            ),
+            (
+                "shopify",
+                Integration.CART,
+                "Demo Shopify (fake)",
+                "demo-shopify",
+                {"access_token": "shpat_fake_token"},
+            ),
+        ]
+        for kind, role, name, slug, credentials in demos:
+            if Integration.objects.filter(store=store, slug=slug).exists():
+                continue
+            integration = Integration(
+                store=store,
+                kind=kind,
+                role=role,
+                name=name,
+                slug=slug,
+                base_url=f"http://127.0.0.1:{DEMO_FAKES[kind]}",
+                inventory_sync=True,
+                schedule_minutes=2,
+                first_push_confirmed=True,
+            )
+            if kind == "shopify":
+                integration.location_id = "gid://shopify/Location/1001"
+                integration.location_name = "Shop location"
+            integration.credentials = credentials
+            integration.save()
 
     @transaction.atomic
     def ensure_demo_store(self):
