@@ -89,6 +89,31 @@ def preview_rows(job: ImportJob, limit: int = PREVIEW_SHOWN) -> list[dict]:
     return rows
 
 
+REPORT_HEADERS = ("kind", "row", "column", "value", "message", "sku", "old", "new", "delta")
+# Jobs whose report is final (or, for a preview, complete until Apply reads the file again).
+REPORTABLE = (ImportJob.PREVIEWED, ImportJob.APPLIED, ImportJob.UNDONE, ImportJob.REFUSED, ImportJob.FAILED)
+
+
+def report_rows(job: ImportJob):
+    """Every error, warning and SKU change of a job as one table (first row: headers).
+
+    Unlike the page, nothing is cut: a seller fixing a 50,000-row file needs
+    every row number.  Text cells are guarded against formula injection by
+    :func:`inventory.admin.spreadsheet_response`; counts stay numbers.
+    """
+    yield list(REPORT_HEADERS)
+    for kind, issues in (("error", job.errors), ("warning", job.warnings)):
+        for issue in issues:
+            yield [kind, issue.get("row"), issue.get("column"), issue.get("value"), issue.get("message"),
+                   None, None, None, None]
+    applied = job.status in (ImportJob.APPLIED, ImportJob.UNDONE)
+    for sku, old, new in job.preview:
+        if old is None:
+            yield ["new item" if applied else "will create", None, None, None, None, sku, None, new, None]
+        else:
+            yield ["changed" if applied else "will change", None, None, None, None, sku, old, new, new - old]
+
+
 def _delimiter_name(value):
     return {"\t": "tab", ",": "comma ( , )", ";": "semicolon ( ; )", "|": "pipe ( | )"}.get(value, value)
 
@@ -212,6 +237,7 @@ class ImportJobAdmin(StoreScopedAdmin):
             path("upload/", wrap(self.upload_view), name=f"{prefix}_upload"),
             path("template.<str:kind>", wrap(self.template_view), name=f"{prefix}_template"),
             path("<path:object_id>/status/", wrap(self.status_view), name=f"{prefix}_status"),
+            path("<path:object_id>/report.<str:kind>", wrap(self.report_view), name=f"{prefix}_report"),
             path("<path:object_id>/apply/", wrap(self.apply_view), name=f"{prefix}_apply"),
             path("<path:object_id>/undo/", wrap(self.undo_view), name=f"{prefix}_undo"),
             *super().get_urls(),
@@ -348,6 +374,9 @@ class ImportJobAdmin(StoreScopedAdmin):
             "warnings": job.warnings[:ISSUES_SHOWN],
             "issues_limit": ISSUES_SHOWN,
             "mode_help": MODE_HELP.get(job.mode, ""),
+            "has_report": job.status in REPORTABLE and not (queued and job.status == ImportJob.PREVIEWED),
+            "report_url_csv": reverse("admin:imports_importjob_report", args=[job.pk, "csv"]),
+            "report_url_xlsx": reverse("admin:imports_importjob_report", args=[job.pk, "xlsx"]),
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, extra)
@@ -368,6 +397,17 @@ class ImportJobAdmin(StoreScopedAdmin):
             "message": job.message,
             "counts": job.counts,
         })
+
+    def report_view(self, request, object_id, kind):
+        """The job's full report as a spreadsheet: errors, warnings and every SKU's old → new."""
+        job = self.get_object(request, object_id)
+        if not self.has_view_permission(request, job):
+            raise PermissionDenied
+        if job.status not in REPORTABLE:
+            messages.info(request, "The report is ready once the file has been read.")
+            return HttpResponseRedirect(self._job_url(job))
+        stem = job.original_name.rsplit(".", 1)[0] or "import"
+        return spreadsheet_response(report_rows(job), f"import-{job.pk}-{stem}-report", kind, sku_column=None)
 
     def _post_job(self, request, object_id):
         if request.method != "POST":

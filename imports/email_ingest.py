@@ -367,7 +367,9 @@ def _deliver(source: EmailSource, context: _Context) -> Delivery:
                 else:
                     refused.append((attachment.name, problem))
         reason, tell_sender = refusal if refusal else ("", True)
-        if jobs:
+        # Imported once a file applied.  A message whose every file was refused may be
+        # taken again (marked unread after fixing the store's column mapping, say).
+        if any(job.status == ImportJob.APPLIED for job in jobs):
             record.outcome = ProcessedMessage.IMPORTED
         else:
             record.outcome = ProcessedMessage.REFUSED
@@ -382,7 +384,7 @@ def _deliver(source: EmailSource, context: _Context) -> Delivery:
         }
         record.detail = _detail(reason, jobs, refused)
         record.save()
-        record.jobs.set(jobs)
+        record.jobs.add(*jobs)
         logger.info(
             "message %s for %s: %s (%d jobs, %d attachments refused)",
             context.message_id,
@@ -644,7 +646,7 @@ def _read_messages(conn: imaplib.IMAP4, mailbox: Mailbox, report: PollReport) ->
         raise PollError(f"The folder {mailbox.folder} cannot be opened.")
     if mailbox.after_import == Mailbox.MOVE:
         _ensure_folder(conn, mailbox.move_to.strip())
-    data = _check(conn.uid("SEARCH", None, "UNSEEN"), "Searching for unread messages")
+    data = _check(conn.uid("SEARCH", None, "UNSEEN UNDELETED"), "Searching for unread messages")
     uids = (data[0] or b"").split()[:MESSAGES_PER_POLL]
     limit = max_message_bytes()
     for uid in uids:
@@ -653,7 +655,12 @@ def _read_messages(conn: imaplib.IMAP4, mailbox: Mailbox, report: PollReport) ->
         raw = _fetch(conn, uid, "BODY.PEEK[HEADER]" if too_large else "BODY.PEEK[]")
         if raw is None:
             continue
-        result = ingest_message(raw, via=ProcessedMessage.IMAP, size=size, mailbox=mailbox)
+        try:
+            result = ingest_message(raw, via=ProcessedMessage.IMAP, size=size, mailbox=mailbox)
+        except TRANSIENT_ERRORS as exc:
+            raise PollError(
+                f"A message could not be taken now ({exc}); it stays unread for the next poll."
+            ) from exc
         for delivery in result.deliveries:
             if delivery.outcome == ProcessedMessage.IMPORTED:
                 report.imported += 1

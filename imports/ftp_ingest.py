@@ -17,7 +17,9 @@ was and the next poll imports it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ftplib
+import hashlib
 import io
 import logging
 import posixpath
@@ -267,6 +269,13 @@ def _poll(ftp: ftplib.FTP, source: FtpSource, report: PollReport, settle: float)
 
 
 def _take(ftp: ftplib.FTP, source: FtpSource, entry: Entry, mover: _Mover, report: PollReport) -> None:
+    limit = settings.IMPORT_MAX_FILE_BYTES
+    data = None
+    if not entry.modified and entry.size <= limit:
+        # A server that tells no modification time: the content stands in for it, so
+        # tomorrow's stock.csv of the same size is still a new file.
+        data = _download(ftp, entry.name)
+        entry = dataclasses.replace(entry, modified="sha256:" + hashlib.sha256(data).hexdigest()[:24])
     known = ProcessedFile.objects.filter(
         source=source, name=entry.name, size=entry.size, modified=entry.modified
     ).first()
@@ -277,31 +286,17 @@ def _take(ftp: ftplib.FTP, source: FtpSource, entry: Entry, mover: _Mover, repor
         known.save(update_fields=["moved_to"])
         report.moved_again += 1
         return
-    limit = settings.IMPORT_MAX_FILE_BYTES
-    data = None if entry.size > limit else _download(ftp, entry.name)
+    if data is None and entry.size <= limit:
+        data = _download(ftp, entry.name)
     if data is not None and len(data) != entry.size:
         report.waiting += 1  # it changed while we read it
         return
-    with transaction.atomic():
-        record, created = ProcessedFile.objects.select_for_update().get_or_create(
-            source=source,
-            name=entry.name,
-            size=entry.size,
-            modified=entry.modified,
-            defaults={"outcome": ProcessedFile.FAILED},
-        )
-        if not created:
-            return  # another poll took it at the same moment
-        if data is None:
-            job, outcome, problem = (
-                None,
-                ProcessedFile.REFUSED,
-                f"The file is {entry.size:,} bytes; the limit is {limit:,}.",
-            )
-        else:
-            job, outcome, problem = _import(source, entry, data)
-        record.job, record.outcome, record.detail = job, outcome, problem
-        record.save()
+    try:
+        record, job, problem = _record(source, entry, data, limit)
+    except TRANSIENT_ERRORS as exc:
+        raise PollError(f"{entry.name} could not be taken now ({exc}); the next poll tries again.") from exc
+    if record is None:
+        return  # another poll took it at the same moment
     imported = record.outcome == ProcessedFile.IMPORTED
     report_text = _report_text(source, entry, job, problem)
     if imported and not job.errors:
@@ -312,6 +307,31 @@ def _take(ftp: ftplib.FTP, source: FtpSource, entry: Entry, mover: _Mover, repor
         report.imported += 1
     else:
         report.failed += 1
+
+
+def _record(source: FtpSource, entry: Entry, data: bytes | None, limit: int):
+    """Import the file and record it, in one transaction: both or neither."""
+    with transaction.atomic():
+        record, created = ProcessedFile.objects.select_for_update().get_or_create(
+            source=source,
+            name=entry.name,
+            size=entry.size,
+            modified=entry.modified,
+            defaults={"outcome": ProcessedFile.FAILED},
+        )
+        if not created:
+            return None, None, ""
+        if data is None:
+            job, outcome, problem = (
+                None,
+                ProcessedFile.REFUSED,
+                f"The file is {entry.size:,} bytes; the limit is {limit:,}.",
+            )
+        else:
+            job, outcome, problem = _import(source, entry, data)
+        record.job, record.outcome, record.detail = job, outcome, problem
+        record.save()
+    return record, job, problem
 
 
 def _import(source: FtpSource, entry: Entry, data: bytes) -> tuple[ImportJob | None, str, str]:

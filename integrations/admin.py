@@ -13,9 +13,11 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
 
-from inventory.admin import CSS, ScopedStoreFilter, StoreScopedAdmin
+from inventory.admin import CSS, ScopedStoreFilter, StoreScopedAdmin, visible_store_ids
 
 from . import services
 from .adapters import ADAPTERS
@@ -24,6 +26,37 @@ from .models import Integration, PushState, SyncRun
 
 # Stores up to this size sync inside the request ("Sync now"); larger ones on the cluster.
 SYNC_IN_REQUEST_ITEMS = 5000
+# Item errors shown on a run's row and on the integration page; the rest are a click away.
+ERRORS_SHOWN = 5
+ITEM_ERRORS_SHOWN = 20
+
+
+def counts_text(counts: dict) -> str:
+    """A run's counts as words, zeros left out: "confirmed 2, failed 1"."""
+    return (
+        ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in (counts or {}).items() if value)
+        or "nothing to do"
+    )
+
+
+def run_result_text(run: SyncRun) -> str:
+    """One line for a message: what ran, how it went, the counts, and where to look."""
+    text = f"{run.get_kind_display()}: {run.get_status_display().lower()} ({counts_text(run.counts)})"
+    if run.message:
+        text += f" — {run.message}"
+    if run.item_errors:
+        count = len(run.item_errors)
+        text += f". {count} item error{'s are' if count != 1 else ' is'} listed under Recent runs."
+    return text
+
+
+def item_error_rows(errors, limit: int | None = None):
+    shown = errors if limit is None else errors[:limit]
+    return format_html_join(
+        "",
+        '<tr><td>{}</td><td class="hub-wrap">{}</td></tr>',
+        ((e.get("sku") or "—", e.get("error", "")) for e in shown),
+    )
 
 
 def credential_help() -> str:
@@ -112,9 +145,37 @@ class SyncRunInline(admin.TabularInline):
     max_num = 0
     can_delete = False
     show_change_link = True
-    fields = ["started_at", "kind", "trigger", "status", "counts", "message"]
+    fields = ["started_at", "kind", "trigger", "status_badge", "counts_words", "message", "item_errors_list"]
     readonly_fields = fields
     verbose_name_plural = "Recent runs"
+
+    @admin.display(description="status")
+    def status_badge(self, obj):
+        return format_html(
+            '<span class="hub-badge hub-badge-{}">{}</span>', obj.status, obj.get_status_display()
+        )
+
+    @admin.display(description="counts")
+    def counts_words(self, obj):
+        return counts_text(obj.counts)
+
+    @admin.display(description="item errors")
+    def item_errors_list(self, obj):
+        if not obj.item_errors:
+            return "none"
+        more = len(obj.item_errors) - ERRORS_SHOWN
+        return format_html(
+            '<table class="hub-table hub-run-errors"><thead><tr><th>SKU</th><th>What went wrong</th></tr>'
+            "</thead><tbody>{}</tbody></table>{}",
+            item_error_rows(obj.item_errors, ERRORS_SHOWN),
+            format_html(
+                '<a href="{}">{} more →</a>',
+                reverse("admin:integrations_syncrun_change", args=[obj.pk]),
+                more,
+            )
+            if more > 0
+            else "",
+        )
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
@@ -148,6 +209,7 @@ class IntegrationAdmin(StoreScopedAdmin):
         "last_push_at",
         "last_reconcile_at",
         "first_push_confirmed",
+        "items_with_errors",
     ]
     fieldsets = [
         (None, {"fields": ["store", "kind", "role", "name", "slug", "inventory_sync"]}),
@@ -179,6 +241,7 @@ class IntegrationAdmin(StoreScopedAdmin):
                     "last_pull_at",
                     "last_push_at",
                     "last_reconcile_at",
+                    "items_with_errors",
                 ]
             },
         ),
@@ -197,8 +260,49 @@ class IntegrationAdmin(StoreScopedAdmin):
     def stored_credentials(self, obj):
         masked = obj.masked_credentials() if obj.pk else {}
         if not masked:
+            return "none yet: type them in the box above"
+        return format_html(
+            '{} <span class="hub-muted">(secrets show only their last 4 characters; they are kept when the '
+            "box above is left empty)</span>",
+            format_html_join(", ", "<code>{}={}</code>", masked.items()),
+        )
+
+    @admin.display(description="items with errors now")
+    def items_with_errors(self, obj):
+        if not obj.pk:
+            return "—"
+        states = list(
+            PushState.objects.filter(integration=obj)
+            .exclude(last_error="")
+            .select_related("item")
+            .order_by("-error_at", "-id")[: ITEM_ERRORS_SHOWN + 1]
+        )
+        if not states:
             return "none"
-        return format_html_join(", ", "{}={}", masked.items())
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td class="hub-wrap">{}</td><td>{}</td></tr>',
+            (
+                (
+                    reverse("admin:inventory_inventoryitem_change", args=[state.item_id]),
+                    state.item.code,
+                    state.last_error,
+                    date_format(localtime(state.error_at), "SHORT_DATETIME_FORMAT") if state.error_at else "",
+                )
+                for state in states[:ITEM_ERRORS_SHOWN]
+            ),
+        )
+        every = (
+            reverse("admin:integrations_pushstate_changelist")
+            + f"?result=error&integration__id__exact={obj.pk}"
+        )
+        return format_html(
+            '<table class="hub-table"><thead><tr><th>SKU</th><th>What went wrong</th><th>When</th></tr>'
+            '</thead><tbody>{}</tbody></table><a href="{}">{}</a>',
+            rows,
+            every,
+            "All items with errors →" if len(states) > ITEM_ERRORS_SHOWN else "As a list →",
+        )
 
     @admin.display(description="webhook address")
     def webhook_url(self, obj):
@@ -281,12 +385,7 @@ class IntegrationAdmin(StoreScopedAdmin):
             level = {SyncRun.OK: messages.SUCCESS, SyncRun.PARTIAL: messages.WARNING}.get(
                 run.status, messages.ERROR
             )
-            self.message_user(
-                request,
-                f"{run.get_kind_display()}: {run.get_status_display()} {run.counts}"
-                + (f" — {run.message}" if run.message else ""),
-                level,
-            )
+            self.message_user(request, run_result_text(run), level)
         return self._back(integration)
 
     def confirm_view(self, request, pk):
@@ -294,9 +393,7 @@ class IntegrationAdmin(StoreScopedAdmin):
         if request.method == "POST" and self.has_change_permission(request, integration):
             runs = services.confirm_first_push(integration, trigger="manual")
             self.message_user(
-                request,
-                "First push confirmed. "
-                + "; ".join(f"{run.get_kind_display()}: {run.get_status_display()}" for run in runs),
+                request, "First push confirmed. " + " ".join(run_result_text(run) for run in runs)
             )
         return self._back(integration)
 
@@ -315,7 +412,7 @@ class IntegrationAdmin(StoreScopedAdmin):
             except ValueError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
                 return self._back(integration)
-            self.message_user(request, f"Product import: {run.get_status_display()} {run.counts}")
+            self.message_user(request, run_result_text(run))
             return self._back(integration)
         context = {
             **self.admin_site.each_context(request),
@@ -341,12 +438,15 @@ class SyncRunAdmin(StoreScopedAdmin):
         "status",
         "started_at",
         "finished_at",
-        "counts",
+        "counts_text",
         "message",
         "item_error_table",
         "detail_table",
     ]
-    exclude = ["item_errors", "details"]
+    exclude = ["item_errors", "details", "counts"]
+
+    class Media:
+        css = CSS
 
     def store_id_of(self, obj):
         return obj.integration.store_id
@@ -359,17 +459,16 @@ class SyncRunAdmin(StoreScopedAdmin):
 
     @admin.display(description="counts")
     def counts_text(self, obj):
-        return ", ".join(f"{key} {value}" for key, value in obj.counts.items())
+        return counts_text(obj.counts)
 
     @admin.display(description="item errors")
     def item_error_table(self, obj):
         if not obj.item_errors:
             return "none"
         return format_html(
-            "<table>{}</table>",
-            format_html_join(
-                "", "<tr><td>{}</td><td>{}</td></tr>", ((e["sku"], e["error"]) for e in obj.item_errors)
-            ),
+            '<table class="hub-table"><thead><tr><th>SKU</th><th>What went wrong</th></tr></thead>'
+            "<tbody>{}</tbody></table>",
+            item_error_rows(obj.item_errors),
         )
 
     @admin.display(description="details")
@@ -386,7 +485,17 @@ class SyncRunAdmin(StoreScopedAdmin):
                 for row in obj.details
             ),
         )
-        return format_html("<table><tr>{}</tr>{}</table>", head, body)
+        return format_html('<table class="hub-table"><tr>{}</tr>{}</table>', head, body)
+
+
+class ScopedIntegrationFilter(admin.RelatedFieldListFilter):
+    """Filter by integration, offering only those of stores the user may see."""
+
+    def field_choices(self, field, request, model_admin):
+        integrations = Integration.objects.select_related("store").order_by("store__name", "name")
+        if not request.user.is_superuser:
+            integrations = integrations.filter(store_id__in=visible_store_ids(request))
+        return [(i.pk, f"{i.name} ({i.store.name})") for i in integrations]
 
 
 class ErrorFilter(admin.SimpleListFilter):
@@ -408,9 +517,17 @@ class ErrorFilter(admin.SimpleListFilter):
 class PushStateAdmin(StoreScopedAdmin):
     store_path = "integration__store"
     list_display = ["item", "integration", "last_confirmed", "confirmed_at", "last_error", "needs_reconcile"]
-    list_filter = [ErrorFilter, "integration"]
+    list_filter = [
+        ErrorFilter,
+        ("integration__store", ScopedStoreFilter),
+        ("integration", ScopedIntegrationFilter),
+    ]
     search_fields = ["item__code", "remote_id"]
     list_select_related = ["item", "integration"]
+
+    class Media:
+        css = CSS
+
     readonly_fields = [
         "integration",
         "item",

@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from inventory import rules, selectors
 from inventory import services as stock_services
-from inventory.models import InventoryItem, ItemMetadata, Store
+from inventory.models import ItemMetadata, Store
 from inventory.tasks import offload
 
 from .adapters import get_adapter_class
@@ -351,33 +351,35 @@ def _skip_pull_items(store: Store, integration_slug: str) -> set[int]:
 def planned_lines(integration: Integration, *, everything: bool = False):
     """What a push would send now: (lines, not_sent) where lines are PushLines of
     items whose told quantity differs from what the cart last confirmed."""
-    store = integration.store
-    items = list(InventoryItem.objects.active().filter(store=store).only("id", "code", "stock", "store_id"))
-    told = selectors.told_quantities(store, items, cart_for(integration))
-    states = {state.item_id: state for state in PushState.objects.filter(integration=integration)}
+    rows, told = selectors.told_for_store(integration.store, cart_for(integration))
+    states = {
+        item_id: (remote_id, last_confirmed, needs_reconcile, last_error)
+        for item_id, remote_id, last_confirmed, needs_reconcile, last_error in PushState.objects.filter(
+            integration=integration
+        ).values_list("item_id", "remote_id", "last_confirmed", "needs_reconcile", "last_error")
+    }
     lines, not_sent, by_sku = [], [], {}
-    for item in items:
-        result = told[item.pk]
-        state = states.get(item.pk)
+    for item_id, code, _stock in rows:
+        result = told[item_id]
+        state = states.get(item_id)
         if result.quantity is None:
-            not_sent.append((item, result, state))
+            not_sent.append((item_id, code, result, state))
             continue
+        remote_id, last_confirmed = (state[0], state[1]) if state else ("", None)
         if (
             not everything
             and state is not None
-            and state.remote_id
-            and state.last_confirmed == result.quantity
-            and not state.needs_reconcile
+            and remote_id
+            and last_confirmed == result.quantity
+            and not state[2]
         ):
             continue
-        line = PushLine(
-            sku=item.code,
-            quantity=result.quantity,
-            remote_id=(state.remote_id or None) if state else None,
-            last_confirmed=state.last_confirmed if state else None,
+        lines.append(
+            PushLine(
+                sku=code, quantity=result.quantity, remote_id=remote_id or None, last_confirmed=last_confirmed
+            )
         )
-        lines.append(line)
-        by_sku[item.code] = item.pk
+        by_sku[code] = item_id
     return lines, not_sent, by_sku
 
 
@@ -498,12 +500,12 @@ def _record_not_sent(integration, not_sent, run):
     """Items not sent because of a data problem get the error on their push state."""
     now = timezone.now()
     states = []
-    for item, told, state in not_sent:
+    for item_id, code, told, state in not_sent:
         if told.error:
-            _item_error(run, item.code, told.error)
-            if state is None or state.last_error != told.error:
+            _item_error(run, code, told.error)
+            if state is None or state[3] != told.error:
                 states.append(
-                    PushState(integration=integration, item_id=item.pk, last_error=told.error, error_at=now)
+                    PushState(integration=integration, item_id=item_id, last_error=told.error, error_at=now)
                 )
     _upsert_states(states, ["last_error", "error_at"])
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
+from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
@@ -30,16 +31,21 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHt
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.text import get_valid_filename
 
-from . import explain, rules, selectors, services
+from . import charts, dashboard, explain, rules, selectors, services
 from .forms import InventoryItemForm, ItemMetadataFormSet, SetMetadataForm, StoreForm
 from .models import InventoryItem, ItemMetadata, StockLedgerEntry, Store, StoreMembership
 
 # What a cart that supports replaced SKUs is told: the admin's "told" column.
 DEFAULT_CART = rules.Cart()
 RECENT_LEDGER_ROWS = 15
+# The item page's chart: changes of the last CHART_DAYS days, at most CHART_ENTRIES of them.
+CHART_DAYS = 90
+CHART_ENTRIES = 200
 MINUS = "\u2212"  # a real minus sign: "−3" reads better than "-3" beside "→"
 
 # The import template's columns (imports.reading.TEMPLATE_HEADERS): an export
@@ -50,6 +56,13 @@ EXPORT_HEADERS = ("sku", "quantity", "location", "name")
 CSS = {"all": ("inventory/admin.css",)}
 # The item fields the admin form edits directly (stock goes through the services).
 ITEM_DETAIL_FIELDS = ("code", "name", "location", "price", "cost", "weight")
+
+
+# The front page: a dashboard per store (inventory.dashboard) above the model list.
+admin.site.index_template = "admin/inventory/index.html"
+admin.site.site_header = "Inventory hub"
+admin.site.site_title = "Inventory hub"
+admin.site.index_title = "Your stores at a glance"
 
 
 # --- store scoping -----------------------------------------------------------
@@ -332,11 +345,13 @@ class StockLevelFilter(admin.SimpleListFilter):
     parameter_name = "stock_level"
 
     def lookups(self, request, model_admin):
-        return [("oversold", "Below zero (oversold)"), ("zero", "Zero"), ("some", "1 or more")]
+        return [("oversold", "Below zero (oversold)"), ("low", "Low (at or below threshold)"),
+                ("zero", "Zero"), ("some", "1 or more")]
 
     def queryset(self, request, queryset):
         return {
             "oversold": lambda: queryset.filter(stock__lt=0),
+            "low": lambda: queryset.filter(dashboard.low_stock_q()),
             "zero": lambda: queryset.filter(stock=0),
             "some": lambda: queryset.filter(stock__gt=0),
         }.get(self.value(), lambda: queryset)()
@@ -474,13 +489,20 @@ class InventoryItemAdmin(StoreScopedAdmin):
                     "metadata below (min, adjustment_percent, max, skip_push, code_replace).",
                 },
             ),
-            ("Recent stock changes", {"fields": ["recent_changes"]}),
+            (
+                "Stock history",
+                {
+                    "fields": ["stock_chart", "recent_changes"],
+                    "description": "Every change of the stock, with where it came from. Point at a dot "
+                    "in the chart to see the change.",
+                },
+            ),
             money,
             ("Record", {"fields": ["created_at", "updated_at", "archived_at"], "classes": ["collapse"]}),
         ]
 
     def get_readonly_fields(self, request, obj=None):
-        fields = ["stock_column", "update_source", "told_explanation", "recent_changes",
+        fields = ["stock_column", "update_source", "told_explanation", "stock_chart", "recent_changes",
                   "created_at", "updated_at", "archived_at"]
         if obj is not None:
             fields.append("store")  # moving an item would move its history with it
@@ -518,6 +540,38 @@ class InventoryItemAdmin(StoreScopedAdmin):
             {"told": told, "per_cart": per_cart, "item": obj, "notes": explain.notes_for(obj.store, obj.code),
              "named_carts": bool(carts)},
         )
+
+    @admin.display(description=f"last {CHART_DAYS} days")
+    def stock_chart(self, obj):
+        """The ledger as a chart: the last CHART_DAYS days, at most CHART_ENTRIES changes, one query."""
+        entries = list(StockLedgerEntry.objects.filter(item=obj).select_related("user")[:CHART_ENTRIES])
+        if not entries:
+            return format_html('<p class="hub-muted">{}</p>', "No stock changes yet.")
+        now = timezone.now()
+        recent = [entry for entry in entries if entry.created_at >= now - timedelta(days=CHART_DAYS)]
+        if recent:
+            shown = recent
+            note = f"The latest {CHART_ENTRIES} changes are drawn." if len(recent) == CHART_ENTRIES else ""
+        else:
+            shown = entries[:1]
+            note = f"No change in the last {CHART_DAYS} days: the stock since the latest change is drawn."
+        changes = [
+            charts.Change(
+                at=timezone.localtime(entry.created_at),
+                delta=entry.delta,
+                stock_after=entry.stock_after,
+                source=entry.source,
+                label=entry.get_source_display(),
+                detail=" · ".join(
+                    part for part in (entry.reference, str(entry.user or ""), entry.note) if part
+                ),
+            )
+            for entry in shown
+        ]
+        svg = charts.stock_history_svg(changes, now=timezone.localtime(now), caption=f"Stock of {obj.code}")
+        # charts escapes every text it writes, so its markup is safe as it is.
+        return format_html('<div class="hub-chart-box">{}</div>{}', mark_safe(svg),  # noqa: S308
+                           format_html('<p class="hub-muted">{}</p>', note) if note else "")
 
     @admin.display(description="last changes")
     def recent_changes(self, obj):

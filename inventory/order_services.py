@@ -19,12 +19,13 @@ below zero; the order and the result say oversold.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from . import rules, selectors, services
@@ -40,6 +41,10 @@ QUANTITY_LIMIT = 1_000_000
 VERSION_LIMIT = 2**63 - 1
 UNKNOWN_SKU = "unknown SKU"
 ORDER_STATE_FIELDS = ("status", "version", "oversold", "cancelled_at")
+ORDER_TABLE = Order._meta.db_table
+LINE_TABLE = OrderLine._meta.db_table
+ITEM_TABLE = InventoryItem._meta.db_table
+METADATA_TABLE = ItemMetadata._meta.db_table
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +173,7 @@ def record_order(
                 order.version = version
                 order.save(update_fields=["version", "updated_at"])
             return result
-        plan = _Plan(store, order, [] if created else list(order.lines.all()))
+        plan = _Plan(store, order, [] if created else list(order.lines.all()), created=created)
         plan.update_lines(wanted)
         if status == Order.CANCELLED:
             plan.record_quantities_only()
@@ -294,24 +299,36 @@ def _whole(value) -> bool:
 def _locked_order(store, origin, external_id, status, version) -> tuple[Order, bool]:
     """The order's row, locked until the transaction ends; created if new.
 
-    Two sends of a new order race to insert it: the unique constraint lets one
-    win, the other's insert fails (on PostgreSQL it first waits for the
-    winner's commit) and it then locks the winner's row, so it reconciles
-    against what the winner took.  On SQLite the write lock taken at the start
-    of the transaction already queues them.
+    This is ``get_or_create`` and a lock in one statement where the order is
+    new: ``INSERT … ON CONFLICT DO NOTHING RETURNING``.  Two sends of a new
+    order race on the unique constraint: one inserts (and holds the new row
+    until it commits); the other's insert waits for that commit on PostgreSQL,
+    inserts nothing, and then locks the winner's row with ``SELECT … FOR
+    UPDATE``, so it reconciles against what the winner took.  No savepoint and
+    no IntegrityError to recover from.  On SQLite the write lock taken when
+    the transaction starts already queues them.
     """
-    identity = {"store": store, "origin": origin, "external_id": external_id}
-    order = Order.objects.select_for_update().filter(**identity).first()
-    if order is not None:
+    now = timezone.now()
+    db_now = connection.ops.adapt_datetimefield_value(now)
+    takes_stock = store.reduce_stock_on_order_import
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {ORDER_TABLE} (store_id, origin, external_id, version, status, takes_stock, "
+            f"oversold, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            f"ON CONFLICT (store_id, origin, external_id) DO NOTHING RETURNING id",
+            [store.pk, origin, external_id, version, status, takes_stock, False, db_now, db_now],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        order = Order.objects.select_for_update().get(store=store, origin=origin, external_id=external_id)
         return order, False
-    try:
-        with transaction.atomic():
-            order = Order.objects.create(
-                **identity, status=status, version=version, takes_stock=store.reduce_stock_on_order_import
-            )
-        return order, True
-    except IntegrityError:
-        return Order.objects.select_for_update().get(**identity), False
+    order = Order(
+        id=row[0], store=store, origin=origin, external_id=external_id, version=version, status=status,
+        takes_stock=takes_stock, oversold=False, created_at=now, updated_at=now,
+    )
+    order._state.adding = False
+    order._state.db = connection.alias
+    return order, True
 
 
 # --- reconciling ----------------------------------------------------------------------
@@ -320,8 +337,9 @@ def _locked_order(store, origin, external_id, status, version) -> tuple[Order, b
 class _Plan:
     """The line changes and stock deltas of one call, applied together in :meth:`apply`."""
 
-    def __init__(self, store: Store, order: Order, lines: list[OrderLine]):
+    def __init__(self, store: Store, order: Order, lines: list[OrderLine], *, created: bool = False):
         self.store = store
+        self.created = created
         self.order = order
         self.lines: dict[str, OrderLine] = {line.code: line for line in lines}
         self.new_lines: list[OrderLine] = []
@@ -443,18 +461,34 @@ class _Plan:
             line for code, line in self.lines.items() if code in self.changed and code not in new_codes
         ]
         if self.new_lines:
-            OrderLine.objects.bulk_create(self.new_lines)
+            _insert_lines(self.new_lines)
         if existing:
             OrderLine.objects.bulk_update(
                 existing, ["quantity", "taken", "restocked", "stock_items", "problem", "position"]
             )
         dirty = [name for name, value in self.original.items() if getattr(order, name) != value]
-        if dirty or self.changed or self.new_lines:
+        if dirty or (not self.created and (self.changed or self.new_lines)):
             order.save(update_fields=[*dirty, "updated_at"])
         order._current_lines = list(self.lines.values())
         result.problems = {
             line.code: line.problem for line in self.lines.values() if line.problem and line.quantity > 0
         } | result.problems
+
+
+def _insert_lines(lines: list[OrderLine]) -> None:
+    """One multi-row ``INSERT`` for a new order's lines (the hot path of every order)."""
+    stock_items = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
+    row = f"(%s, %s, %s, %s, %s, {stock_items}, %s, %s)"
+    params = []
+    for line in lines:
+        params += [line.order_id, line.code, line.quantity, line.taken, line.restocked,
+                   json.dumps(line.stock_items), line.problem, line.position]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {LINE_TABLE} (order_id, code, quantity, taken, restocked, stock_items, problem, "
+            f"position) VALUES {', '.join([row] * len(lines))}",
+            params,
+        )
 
 
 def _lock_items(item_ids: list[int]) -> None:
@@ -469,6 +503,55 @@ def _lock_items(item_ids: list[int]) -> None:
     list(InventoryItem.objects.select_for_update().filter(pk__in=item_ids).order_by("pk").values_list("pk"))
 
 
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """The item whose stock moves for a SKU, and its ``code_replace`` ("" when none)."""
+
+    item_id: int
+    code: str
+    store: Store
+    code_replace: str
+
+
+def source_chain(store: Store) -> list[Store]:
+    """``store``, its ``inventory_source``, that store's source, and so on."""
+    chain, seen = [], set()
+    while store is not None and store.pk not in seen:  # loops are refused when saved
+        chain.append(store)
+        seen.add(store.pk)
+        store = store.inventory_source
+    return chain
+
+
+def stock_holders(store: Store, codes: Iterable[str]) -> dict[str, Holder]:
+    """:func:`inventory.selectors.stock_holders` with each holder's ``code_replace``, in one query.
+
+    Same rule: of the stores in the source chain, the deepest that has the SKU
+    holds its stock.  Orders resolve their lines here on every first send, so
+    the whole chain and the metadata come back in one plain statement.
+    """
+    chain = source_chain(store)
+    depth = {member.pk: index for index, member in enumerate(chain)}
+    wanted = list(dict.fromkeys(codes))
+    rows = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(wanted), selectors.BULK_CHUNK):
+            chunk = wanted[start : start + selectors.BULK_CHUNK]
+            cursor.execute(
+                f"SELECT i.id, i.code, i.store_id, m.value FROM {ITEM_TABLE} i "
+                f"LEFT JOIN {METADATA_TABLE} m ON m.item_id = i.id AND m.key = %s "
+                f"WHERE i.store_id IN ({', '.join(['%s'] * len(chain))}) AND i.archived_at IS NULL "
+                f"AND i.code IN ({', '.join(['%s'] * len(chunk))})",
+                ["code_replace", *depth, *chunk],
+            )
+            rows.extend(cursor.fetchall())
+    rows.sort(key=lambda row: depth[row[2]])
+    stores = {member.pk: member for member in chain}
+    return {
+        code: Holder(item_id, code, stores[store_id], value or "") for item_id, code, store_id, value in rows
+    }
+
+
 def resolve_stock_items(
     store: Store, codes: Iterable[str], *, names: dict | None = None
 ) -> dict[str, list[list[int]] | str]:
@@ -478,14 +561,11 @@ def resolve_stock_items(
     §7); its ``code_replace``, read where the stock is held, sends the units to
     the components (``B,C,C``: one B and two C per unit).  A SKU that cannot be
     resolved maps to the reason, which is recorded on the order line.
+    ``names``, if given, receives ``{item_id: (code, store slug)}`` of the items found.
     """
     wanted = list(dict.fromkeys(codes))
-    holders = selectors.stock_holders(store, wanted)
-    replaced = dict(
-        ItemMetadata.objects.filter(
-            item_id__in=[holder.pk for holder in holders.values()], key="code_replace"
-        ).values_list("item_id", "value")
-    )
+    holders = stock_holders(store, wanted)
+    found_items = list(holders.values())
     result: dict[str, list[list[int]] | str] = {}
     components: dict[str, dict[str, int]] = {}
     component_codes: dict[int, set[str]] = defaultdict(set)
@@ -493,42 +573,32 @@ def resolve_stock_items(
         holder = holders.get(code)
         if holder is None:
             result[code] = UNKNOWN_SKU
-            continue
-        value = replaced.get(holder.pk)
-        if not value:
-            result[code] = [[holder.pk, 1]]
-            continue
-        try:
-            components[code] = rules.parse_code_replace(value)
-        except rules.MetadataError as exc:
-            result[code] = f"code_replace cannot be read: {exc}"[:255]
-            continue
-        component_codes[holder.store_id].update(components[code])
-    if components:
-        stores = Store.objects.in_bulk(list(component_codes))
-        component_holders = {
-            store_id: selectors.stock_holders(stores[store_id], sorted(codes))
-            for store_id, codes in component_codes.items()
-        }
-        for code, units in components.items():
-            found = component_holders[holders[code].store_id]
-            missing = [sku for sku in units if sku not in found]
-            if missing:
-                result[code] = (
-                    f"code_replace names {', '.join(missing)}, which "
-                    f"{'is' if len(missing) == 1 else 'are'} not a SKU of {stores[holders[code].store_id]}"
-                )[:255]
+        elif not holder.code_replace:
+            result[code] = [[holder.item_id, 1]]
+        else:
+            try:
+                components[code] = rules.parse_code_replace(holder.code_replace)
+            except rules.MetadataError as exc:
+                result[code] = f"code_replace cannot be read: {exc}"[:255]
                 continue
-            result[code] = [[found[sku].pk, count] for sku, count in units.items()]
+            component_codes[holder.store.pk].update(components[code])
+    component_holders = {}
+    for code, units in components.items():
+        holder_store = holders[code].store
+        if holder_store.pk not in component_holders:
+            component_holders[holder_store.pk] = stock_holders(
+                holder_store, sorted(component_codes[holder_store.pk])
+            )
+            found_items.extend(component_holders[holder_store.pk].values())
+        found = component_holders[holder_store.pk]
+        missing = [sku for sku in units if sku not in found]
+        if missing:
+            result[code] = (
+                f"code_replace names {', '.join(missing)}, which "
+                f"{'is' if len(missing) == 1 else 'are'} not a SKU of {holder_store}"
+            )[:255]
+        else:
+            result[code] = [[found[sku].item_id, count] for sku, count in units.items()]
     if names is not None:
-        slugs = {}
-        chain = store
-        while chain is not None:  # the sources were loaded (and cached) by stock_holders
-            slugs[chain.pk] = chain.slug
-            chain = chain.inventory_source
-        items = list(holders.values())
-        if components:
-            slugs.update((store_id, other.slug) for store_id, other in stores.items())
-            items.extend(item for found in component_holders.values() for item in found.values())
-        names.update((item.pk, (item.code, slugs[item.store_id])) for item in items if item.store_id in slugs)
+        names.update((item.item_id, (item.code, item.store.slug)) for item in found_items)
     return result

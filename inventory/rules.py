@@ -542,6 +542,13 @@ def told_quantity(
     leniently (case, spaces); a value that is still not valid is ignored with
     a step saying so, rather than stopping every push of the store.
     """
+    if not metadata:
+        # Most items carry no metadata: their stock (0 when below zero) is the answer.
+        # A shortcut with the same steps as the full path, for whole-store pushes.
+        first = Step("stock", None, stock, f"Stock is {stock}.")
+        if stock >= 0:
+            return Told(stock, (first,))
+        return Told(0, (first, Step("negative", stock, 0, f"Stock {stock} is below zero, which counts as 0.")))
     rules = _effective(metadata, cart.slug)
     slug = _norm_slug(cart.slug)
     steps: list[Step] = []

@@ -94,26 +94,76 @@ def told_quantities(store: Store, items: Sequence[InventoryItem], cart: rules.Ca
     """What ``cart`` is told for each of ``items``, with the steps that led there."""
     metadata = metadata_by_item(item.pk for item in items)
     codes = [item.code for item in items]
-    component_codes: set[str] = set()
-    for item in items:
-        replace = metadata.get(item.pk, {}).get("code_replace")
-        if replace:
-            component_codes.update(rules.parse_code_replace(replace))
+    component_codes = _component_codes(metadata)
     stocks = stock_by_code(store, [*codes, *component_codes])
+    return _tell(
+        [(item.pk, item.code, item.stock) for item in items], metadata, stocks, store, cart, component_codes
+    )
+
+
+def told_for_store(
+    store: Store, cart: rules.Cart
+) -> tuple[list[tuple[int, str, int]], dict[int, rules.Told]]:
+    """Every active item of ``store`` as (id, code, stock) and what ``cart`` is told for it.
+
+    The whole-store path pushes use: three plain queries whatever the size
+    (items, metadata, and the source store's stock when there is one), no
+    model instances.
+    """
+    items_table, meta_table = InventoryItem._meta.db_table, ItemMetadata._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, code, stock FROM {items_table} WHERE store_id = %s AND archived_at IS NULL ORDER BY code",
+            [store.pk],
+        )
+        rows = cursor.fetchall()
+        cursor.execute(
+            f"SELECT m.item_id, m.key, m.value FROM {meta_table} m JOIN {items_table} i ON i.id = m.item_id "
+            f"WHERE i.store_id = %s AND i.archived_at IS NULL",
+            [store.pk],
+        )
+        metadata: dict[int, dict[str, str]] = defaultdict(dict)
+        for item_id, key, value in cursor.fetchall():
+            metadata[item_id][key] = value
+    stocks = {code: stock for _item_id, code, stock in rows}
+    component_codes = _component_codes(metadata)
+    if store.inventory_source_id:
+        stocks.update(stock_by_code(store.inventory_source, [*stocks, *component_codes]))
+    return rows, _tell(rows, metadata, stocks, store, cart, component_codes)
+
+
+def _component_codes(metadata: dict[int, dict[str, str]]) -> set[str]:
+    codes: set[str] = set()
+    for item_metadata in metadata.values():
+        replace = item_metadata.get("code_replace")
+        if replace:
+            try:
+                codes.update(rules.parse_code_replace(replace))
+            except rules.MetadataError:
+                continue
+    return codes
+
+
+def _tell(rows, metadata, stocks, store, cart, component_codes) -> dict[int, rules.Told]:
     chained = replacing_codes(store, component_codes) if component_codes else set()
     told = {}
-    for item in items:
-        item_metadata = metadata.get(item.pk, {})
+    no_metadata: dict = {}
+    for item_id, code, stock in rows:
+        item_metadata = metadata.get(item_id, no_metadata)
         components = {}
         replace = item_metadata.get("code_replace")
         if replace:
-            for code in rules.parse_code_replace(replace):
-                components[code] = (
-                    rules.Component(stock=stocks[code], replaces=code in chained) if code in stocks else None
+            try:
+                wanted = rules.parse_code_replace(replace)
+            except rules.MetadataError:
+                wanted = {}
+            for component in wanted:
+                components[component] = (
+                    rules.Component(stock=stocks[component], replaces=component in chained)
+                    if component in stocks
+                    else None
                 )
-        told[item.pk] = rules.told_quantity(
-            stocks.get(item.code, item.stock), item_metadata, cart, components
-        )
+        told[item_id] = rules.told_quantity(stocks.get(code, stock), item_metadata, cart, components)
     return told
 
 

@@ -24,7 +24,7 @@ from django.urls import reverse
 
 from imports import email_ingest, services
 from imports.management.commands import ingest_email as ingest_command
-from imports.models import ImportJob
+from imports.models import ColumnMapping, ImportJob
 from imports.sources import EmailSource, ProcessedMessage
 from inventory import services as stock_services
 from inventory.models import InventoryItem, Store, StoreMembership
@@ -547,6 +547,22 @@ def test_message_without_message_id_is_known_by_its_hash(store, make_items, sour
     assert stocks(store) == {"A-1": 6}
 
 
+def test_a_message_whose_files_were_all_refused_may_be_taken_again(store, make_items, source, take):
+    """After the store's column mapping is fixed, say, and the message marked unread."""
+    make_items(store, {"A-1": 0})
+    raw = build(source.address, [csv("article,count\nA-1,5\n")])
+    [delivery] = take(raw).deliveries
+    assert delivery.outcome == ProcessedMessage.REFUSED
+    assert [job.status for job in delivery.jobs] == [ImportJob.REFUSED]
+    ColumnMapping.objects.create(store=store, sku_column="article", qty_columns="count")
+
+    [delivery] = take(raw).deliveries
+
+    assert delivery.outcome == ProcessedMessage.IMPORTED and stocks(store) == {"A-1": 5}
+    assert ProcessedMessage.objects.count() == 1 and ImportJob.objects.count() == 2
+    assert ProcessedMessage.objects.get().jobs.count() == 2  # the refused one stays listed
+
+
 def test_oversize_message_is_refused_and_answered(store, make_items, source, take, settings, mailoutbox):
     make_items(store, {"A-1": 0})
     settings.IMPORT_EMAIL_MAX_BYTES = 2000
@@ -589,7 +605,9 @@ def test_a_file_that_breaks_the_reader_does_not_stop_the_others(
     assert [job.original_name for job in delivery.jobs] == ["good.csv"]
     assert ImportJob.objects.count() == 1  # the broken one's job went with its savepoint
     assert stocks(store) == {"A-1": 5, "B-2": 0}
-    assert "bad.csv: not imported: it could not be read because of an error in the hub" in delivery.record.detail
+    assert (
+        "bad.csv: not imported: it could not be read because of an error in the hub" in delivery.record.detail
+    )
     assert "reader bug" in caplog.text
 
 
@@ -761,3 +779,27 @@ def test_admin_mailboxes_are_for_superusers_only(editor):
 def test_admin_other_stores_addresses_are_hidden(store, editor):
     other = EmailSource.objects.create(store=Store.objects.create(name="Outlet", slug="outlet"))
     assert editor.get(reverse("admin:imports_emailsource_change", args=[other.pk])).status_code == 404
+
+
+@pytest.mark.parametrize("model", ["emailsource", "ftpsource", "mailbox"])
+def test_admin_add_pages_render(admin_client, model):
+    page = admin_client.get(reverse(f"admin:imports_{model}_add"))
+    assert page.status_code == 200
+
+
+def test_admin_adds_an_address_for_a_store(admin_client, store):
+    response = admin_client.post(
+        reverse("admin:imports_emailsource_add"),
+        {"store": store.pk, "enabled": "on", "allowed_senders": "@supplier.example", "mode": "set"},
+    )
+    assert response.status_code == 302
+    assert EmailSource.objects.get(store=store).allows("anyone@supplier.example")
+    refused = admin_client.post(
+        reverse("admin:imports_emailsource_add"),
+        {
+            "store": Store.objects.create(name="B", slug="b").pk,
+            "allowed_senders": "not an address",
+            "mode": "set",
+        },
+    )
+    assert "Not an address or @domain: not, an, address." in refused.content.decode()

@@ -20,6 +20,7 @@ from cryptography.x509.oid import NameOID
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import OperationalError
 from django.test import Client
 from django.urls import reverse
 from django_q.models import Schedule
@@ -27,7 +28,7 @@ from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
 from pyftpdlib.servers import FTPServer
 
-from imports import ftp_ingest, source_tasks
+from imports import ftp_ingest, services, source_tasks
 from imports.models import ImportJob
 from imports.sources import FtpSource, ProcessedFile
 from inventory import services as stock_services
@@ -77,9 +78,7 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
@@ -248,7 +247,13 @@ def test_pattern_lock_files_and_partial_uploads(store, make_items, ftp_root, pla
 
     assert report.imported == 1 and report.failed == 0
     assert stocks(store) == {"A-1": 5}
-    assert listing(ftp_root) == [".~lock.stock.csv#", "notes.txt", "processed", "upload.csv.filepart", "~$stock.csv"]
+    assert listing(ftp_root) == [
+        ".~lock.stock.csv#",
+        "notes.txt",
+        "processed",
+        "upload.csv.filepart",
+        "~$stock.csv",
+    ]
 
 
 def test_a_file_still_growing_waits_for_the_next_poll(store, make_items, ftp_root, plain_ftp, monkeypatch):
@@ -342,7 +347,11 @@ def test_a_file_imported_but_not_moved_is_only_moved_next_time(store, make_items
     source = ftp_source(store, plain_ftp)
     entry = ftp_ingest.listing_of(source)["stock.csv"]
     ProcessedFile.objects.create(
-        source=source, name=entry.name, size=entry.size, modified=entry.modified, outcome=ProcessedFile.IMPORTED
+        source=source,
+        name=entry.name,
+        size=entry.size,
+        modified=entry.modified,
+        outcome=ProcessedFile.IMPORTED,
     )
 
     report = ftp_ingest.poll_ftp(source, settle=0)
@@ -365,6 +374,41 @@ def test_listing_without_mlsd_uses_size_and_mdtm(store, make_items, ftp_root, st
 
     report = ftp_ingest.poll_ftp(source, settle=0)
     assert report.imported == 1 and listing(ftp_root, "processed") == ["stock.csv"]
+
+
+def test_without_modification_times_the_content_tells_files_apart(store, make_items, ftp_root, start_ftp):
+    make_items(store, {"A-1": 0})
+    server = start_ftp(without={"MLSD", "MLST", "MDTM"})
+    source = ftp_source(store, server)
+    put(ftp_root, "stock.csv", "sku,qty\nA-1,5\n")
+    assert ftp_ingest.poll_ftp(source, settle=0).imported == 1
+    put(ftp_root, "stock.csv", "sku,qty\nA-1,6\n")  # same name, same size, next day
+
+    assert ftp_ingest.poll_ftp(source, settle=0).imported == 1
+
+    assert stocks(store) == {"A-1": 6}
+    assert all(m.startswith("sha256:") for m in ProcessedFile.objects.values_list("modified", flat=True))
+
+
+def test_a_transient_error_leaves_the_file_for_the_next_poll(
+    store, make_items, ftp_root, plain_ftp, monkeypatch
+):
+    make_items(store, {"A-1": 0})
+    put(ftp_root, "stock.csv", "sku,qty\nA-1,5\n")
+    source = ftp_source(store, plain_ftp)
+    real_run = services.run
+
+    def locked(job, **kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(services, "run", locked)
+    report = ftp_ingest.poll_ftp(source, settle=0)
+    assert not report.ok and "could not be taken now (database is locked)" in report.message
+    assert listing(ftp_root) == ["stock.csv"]
+    assert not ProcessedFile.objects.exists() and not ImportJob.objects.exists()
+
+    monkeypatch.setattr(services, "run", real_run)
+    assert ftp_ingest.poll_ftp(source, settle=0).imported == 1
 
 
 def test_active_mode(store, make_items, ftp_root, plain_ftp):

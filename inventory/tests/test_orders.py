@@ -335,7 +335,7 @@ def test_a_failure_inside_the_transaction_applies_nothing(shop, make_items, monk
     def broken(*args, **kwargs):
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(OrderLine.objects, "bulk_create", broken)
+    monkeypatch.setattr(order_services, "_insert_lines", broken)
     with pytest.raises(RuntimeError):
         send(shop, lines=[("A", 2)])
     monkeypatch.undo()
