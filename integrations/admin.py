@@ -65,6 +65,12 @@ def credential_help() -> str:
 
 
 class IntegrationForm(forms.ModelForm):
+    base_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        max_length=300,
+        help_text="The service's address; empty = the service's usual one.",
+    )
     credentials_text = forms.CharField(
         label="Credentials",
         required=False,

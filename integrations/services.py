@@ -41,7 +41,9 @@ from .models import Integration, PushState, SyncRun
 
 logger = logging.getLogger(__name__)
 
-LEASE_SECONDS = settings.Q_CLUSTER.get("timeout", 600) + 60
+# A run holds its integration this long at most; a run lost with its worker
+# blocks the next one only until then.
+LEASE_SECONDS = getattr(settings, "INTEGRATION_LEASE_SECONDS", settings.Q_CLUSTER.get("timeout", 600) + 60)
 # Changes arriving within this many seconds of the first one ride the same push.
 COALESCE_SECONDS = 2.0
 # Push state is recorded after each slice, so a killed worker loses at most one.

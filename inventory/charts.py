@@ -167,13 +167,14 @@ def stock_history_svg(
             f'<text x="{left - 6}" y="{y(tick) + 4}" text-anchor="end" fill="currentColor" '
             f'fill-opacity="0.7">{number(tick)}</text>'
         )
-    # Dates along the bottom: start, middle, end.
+    # Dates along the bottom: start, middle, end (with the time when it all fits in two days).
     axis_y = top + plot_h + 16
     middle = start + (end - start) / 2
+    label = _when if end - start < timedelta(days=2) else _date
     for at, anchor in ((start, "start"), (middle, "middle"), (end, "end")):
         out.append(
             f'<text x="{x(at)}" y="{axis_y}" text-anchor="{anchor}" fill="currentColor" '
-            f'fill-opacity="0.7">{_date(at)}</text>'
+            f'fill-opacity="0.7">{label(at)}</text>'
         )
     # The stock as a step line: flat until a change, then straight to its result.
     points = [f"M{left},{y(first.stock_before)}"]

@@ -206,6 +206,9 @@ Q_CLUSTER = {
     "label": "Task queue",
     "poll": 0.5,
 }
+# How long one integration run may hold its lease (a run lost with a killed
+# worker blocks the next run of that integration at most this long).
+INTEGRATION_LEASE_SECONDS = int(os.environ.get("INTEGRATION_LEASE_SECONDS", Q_CLUSTER["timeout"] + 60))
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
@@ -224,6 +227,13 @@ EMAIL_BACKEND = (
     if EMAIL_HOST
     else "django.core.mail.backends.console.EmailBackend"
 )
+
+# Stock files by email and FTP (imports/sources.py, email_ingest.py, ftp_ingest.py).
+IMPORT_EMAIL_DOMAIN = os.environ.get("IMPORT_EMAIL_DOMAIN", "")  # empty: the domain of DEFAULT_FROM_EMAIL
+IMPORT_EMAIL_LOCAL_PART = os.environ.get("IMPORT_EMAIL_LOCAL_PART", "stock")
+IMPORT_EMAIL_MAX_BYTES = int(os.environ.get("IMPORT_EMAIL_MAX_BYTES", 25 * 1024 * 1024))
+IMPORT_FTP_SETTLE_SECONDS = float(os.environ.get("IMPORT_FTP_SETTLE_SECONDS", 5))
+IMPORT_TLS_CA_FILE = os.environ.get("IMPORT_TLS_CA_FILE", "")  # extra CA for IMAP/FTPS servers
 
 CREDENTIALS_KEY = os.environ.get("CREDENTIALS_KEY", "")
 
@@ -248,6 +258,3 @@ if not DEBUG:
     SECURE_CONTENT_TYPE_NOSNIFF = True
     if env_bool("SECURE_PROXY_SSL_HEADER"):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-
-# Django 6 makes https the default scheme of URL form fields; opt in now.
-FORMS_URLFIELD_ASSUME_HTTPS = True

@@ -7,6 +7,7 @@ them: plain, STARTTLS and SSL, marked read or moved, each Message-ID once.
 
 from __future__ import annotations
 
+import grp
 import imaplib
 import logging
 import os
@@ -68,11 +69,12 @@ class Dovecot:
         if os.geteuid() == 0:
             mail_user = pwd.getpwnam("nobody")
             uid, gid = mail_user.pw_uid, mail_user.pw_gid
-            internal, login = "dovecot", "dovenull"
+            internal, group, login = "dovecot", "dovecot", "dovenull"
             os.chown(home, uid, gid)
         else:
             uid, gid = os.geteuid(), os.getegid()
             internal = login = pwd.getpwuid(uid).pw_name
+            group = grp.getgrgid(gid).gr_name
         self.config = self.root / "dovecot.conf"
         self.config.write_text(
             f"""
@@ -82,6 +84,7 @@ base_dir = {self.root}/run
 state_dir = {self.root}/state
 log_path = {self.root}/dovecot.log
 default_internal_user = {internal}
+default_internal_group = {group}
 default_login_user = {login}
 disable_plaintext_auth = no
 auth_mechanisms = plain login

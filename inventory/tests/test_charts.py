@@ -99,7 +99,8 @@ def test_unknown_source_gets_the_neutral_colour_and_a_single_change_still_has_a_
     assert (
         dot.get("fill") == charts.OTHER_COLOUR and dot.find(f"{SVG}title").text.split(" · ")[1] == "teleport"
     )
-    assert "2024-06-30" in [t.text for t in root.findall(f"{SVG}text")]
+    axis = [t.text for t in root.findall(f"{SVG}text") if t.get("y") == str(12 + 240 - 12 - 50 + 16)]
+    assert axis == ["2024-06-30 11:00", "2024-06-30 11:30", "2024-06-30 12:00"]  # an hour: times shown
 
 
 def test_summary_for_screen_readers():

@@ -82,6 +82,23 @@ def test_a_chain_of_sources_resolves_to_the_store_that_holds_the_sku(warehouse, 
     assert (stock(warehouse, "SHIRT"), stock(outlet, "BAG")) == (9, 4)
 
 
+def test_order_resolution_agrees_with_the_stock_holders_selector(warehouse, outlet, make_items):
+    """Orders resolve holders in one query of their own; it must follow the selector's rule."""
+    from inventory import order_services
+
+    popup = Store.objects.create(name="Pop-up", slug="popup", inventory_source=outlet)
+    make_items(warehouse, {"A": 1, "B": 1, "C": 1})
+    make_items(outlet, {"A": 1, "D": 1, "E": 1})
+    make_items(popup, {"A": 1, "D": 1, "F": 1})
+    archived = make_items(warehouse, {"G": 1})["G"]
+    services.archive_item(archived)
+    codes = ["A", "B", "C", "D", "E", "F", "G", "missing"]
+    for store in (warehouse, outlet, popup):
+        expected = {code: item.pk for code, item in selectors.stock_holders(store, codes).items()}
+        got = {code: holder.item_id for code, holder in order_services.stock_holders(store, codes).items()}
+        assert got == expected, store.slug
+
+
 def test_each_store_tells_its_carts_with_its_own_safety_levels(warehouse, outlet, make_items):
     """One order; two stores on the same source SKU, each with its own max."""
     source_item = make_items(warehouse, {"SHIRT": 20})["SHIRT"]

@@ -6,7 +6,13 @@
 (function () {
   "use strict";
   function start(bar) {
-    var sections = document.querySelectorAll("[data-filter-section]");
+    // Which list each "Show" choice means.
+    var sectionIds = {changes: "job-preview", errors: "job-errors", warnings: "job-warnings"};
+    var sections = [];
+    for (var name in sectionIds) {
+      var element = document.getElementById(sectionIds[name]);
+      if (element) { sections.push({name: name, element: element}); }
+    }
     var radios = bar.querySelectorAll("input[name='hub-show']");
     var search = bar.querySelector("input[type='search']");
     var counter = bar.querySelector(".hub-filter-count");
@@ -23,15 +29,17 @@
       var needle = (search.value || "").trim().toLowerCase();
       var shown = 0, total = 0;
       for (var s = 0; s < sections.length; s++) {
-        var section = sections[s];
-        var visible = show === "all" || section.getAttribute("data-filter-section") === show;
+        var section = sections[s].element;
+        var visible = show === "all" || sections[s].name === show;
         section.classList.toggle("hub-hidden", !visible);
         var rows = section.querySelectorAll("tbody tr");
         var sectionShown = 0;
         for (var r = 0; r < rows.length; r++) {
           var row = rows[r];
-          var haystack = row.getAttribute("data-sku");
-          if (haystack === null) { haystack = row.textContent; }
+          // A change row is matched on its SKU cell; an error or warning on its whole text
+          // (the SKU is in its value or its message).
+          var skuCell = row.querySelector(".hub-sku");
+          var haystack = skuCell ? skuCell.textContent : row.textContent;
           var match = !needle || haystack.toLowerCase().indexOf(needle) !== -1;
           row.classList.toggle("hub-hidden", !match);
           if (visible) {
