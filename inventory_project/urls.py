@@ -8,5 +8,6 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/", include("inventory.api.urls")),
+    path("api/", include("integrations.api_urls")),
     path("integrations/", include("integrations.urls")),
 ]

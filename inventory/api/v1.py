@@ -19,7 +19,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from inventory import rules, selectors
+from inventory import explain, rules, selectors
 from inventory.models import InventoryItem, Store
 
 from . import serializers as api_serializers
@@ -215,16 +215,23 @@ class ItemDetail(StoreScopedView, generics.RetrieveUpdateDestroyAPIView):
 
 
 def cart_for(request, store) -> rules.Cart:
-    """The cart whose view is explained: no cart in particular (plain metadata only).
+    """The cart whose view is explained: ``?integration=<slug>`` names one of the
+    store's carts (its own ``@slug`` metadata and replaced-SKU support apply);
+    without it, a cart that takes replaced SKUs and has no metadata of its own."""
+    wanted = request.query_params.get("integration")
+    if not wanted:
+        return rules.Cart()
+    for info in explain.carts_for(store):
+        if info.cart.slug == wanted:
+            return info.cart
+    raise exceptions.NotFound(f"{store.name} has no cart integration '{wanted}'.")
 
-    Explaining one integration's view means resolving it here (by a query
-    parameter, within ``store``) into its slug and replaced-SKU capability.
-    """
-    return rules.Cart()
 
-
-@extend_schema(parameters=[OpenApiParameter("code", OpenApiTypes.STR, OpenApiParameter.PATH,
-                                            description="The SKU.")])
+@extend_schema(parameters=[
+    OpenApiParameter("code", OpenApiTypes.STR, OpenApiParameter.PATH, description="The SKU."),
+    OpenApiParameter("integration", OpenApiTypes.STR, OpenApiParameter.QUERY,
+                     description="Explain for this cart integration (its slug)."),
+])
 class ItemTold(StoreScopedView):
     """What a cart is told for this item, and each step that led there."""
 
