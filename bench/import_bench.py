@@ -40,13 +40,17 @@ def build_rows(n):
     return rows
 
 
+def item_name(index):
+    """Names as the store already has them: a daily re-import changes counts, not names."""
+    return f'Item "{index}", boxed' if index % 10 == 0 else f"Item {index}"
+
+
 def write_csv(path, rows):
     with open(path, "w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle, quoting=csv.QUOTE_MINIMAL)
         writer.writerow(["SKU", "Quantity", "Name"])
         for index, (sku, quantity) in enumerate(rows):
-            name = f'Item "{index}", boxed' if index % 10 == 0 else f"Item {index}"
-            writer.writerow([sku, quantity, name])
+            writer.writerow([sku, quantity, item_name(index)])
         writer.writerow(["", "4", "no sku"])
         writer.writerow(["SKU-BAD-1", "2.5", "fraction"])
         writer.writerow(["SKU-BAD-2", "lots", "text"])
@@ -61,7 +65,7 @@ def write_xlsx(path, rows):
     sheet = workbook.create_sheet("Stock")
     sheet.append(["SKU", "Quantity", "Name"])
     for index, (sku, quantity) in enumerate(rows):
-        sheet.append([sku, int(quantity), f"Item {index}"])
+        sheet.append([sku, int(quantity), item_name(index)])
     sheet.append([None, 4, "no sku"])
     sheet.append(["SKU-BAD-1", 2.5, "fraction"])
     workbook.save(path)
@@ -93,7 +97,9 @@ def child(args):
     def make_store(slug, count):
         store = Store.objects.create(name=slug, slug=slug)
         services.create_items(
-            store, ({"code": f"SKU-{i:07d}", "stock": i % 50} for i in range(count)), source="import"
+            store,
+            ({"code": f"SKU-{i:07d}", "stock": i % 50, "name": item_name(i)} for i in range(count)),
+            source="import",
         )
         return store
 

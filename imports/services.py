@@ -251,6 +251,7 @@ def _match(job: ImportJob, plan: Plan, counts: dict, qty_header: str, sku_header
             if value.strip().lower() in {"1", "true", "yes", "on"}
         }
     unknown_rows = []
+    current_details = None
     adding = job.mode == ImportJob.ADD
     for sku, count in counts.items():
         row = count.rows[0]
@@ -292,7 +293,13 @@ def _match(job: ImportJob, plan: Plan, counts: dict, qty_header: str, sku_header
         details, problems = _clean_details(count.details, row)
         plan.errors.extend(problems)
         if details:
-            plan.details[item_id] = details
+            if current_details is None:
+                current_details = selectors.details_by_id(store)
+            known = current_details.get(item_id, {})
+            # Only what differs is written: re-importing a full listing is cheap.
+            details = {name: value for name, value in details.items() if known.get(name) != value}
+            if details:
+                plan.details[item_id] = details
         if count.metadata:
             metadata, meta_problems = _clean_metadata(store, sku, count.metadata, row)
             plan.errors.extend(meta_problems)

@@ -47,6 +47,38 @@ def codes_with_stock(store: Store) -> dict[str, tuple[int, int]]:
         return {code: (item_id, stock) for code, item_id, stock in cursor.fetchall()}
 
 
+def details_by_id(store: Store) -> dict[int, dict]:
+    """``{item_id: {"name", "price", "cost", "weight"}}`` for every active item: one plain query."""
+    table = InventoryItem._meta.db_table
+    fields = ("name", "price", "cost", "weight")
+    converters = {name: InventoryItem._meta.get_field(name) for name in fields}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, name, price, cost, weight FROM {table} WHERE store_id = %s AND archived_at IS NULL",
+            [store.pk],
+        )
+        rows = cursor.fetchall()
+    decimal = converters["price"]
+    result = {}
+    for item_id, name, price, cost, weight in rows:
+        result[item_id] = {
+            "name": name,
+            "price": _to_decimal(decimal, price),
+            "cost": _to_decimal(decimal, cost),
+            "weight": _to_decimal(decimal, weight),
+        }
+    return result
+
+
+def _to_decimal(field, value):
+    """Raw column values as the Decimals an import compares against (SQLite gives floats or text)."""
+    if value is None:
+        return None
+    from decimal import Decimal
+
+    return field.to_python(value) if not isinstance(value, Decimal) else value
+
+
 def stock_by_code(store: Store, codes: Iterable[str]) -> dict[str, int]:
     """The stock carts see for each SKU of ``store`` (design §7).
 

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from urllib.parse import quote
 
@@ -94,9 +95,16 @@ def page(browser, live_server, request, fast_passwords, media):
         old.unlink()
     counter = iter(range(1, 1000))
 
-    def shot(step: str, *, full_page: bool = True) -> Path:
+    def shot(step: str, *, full_page: bool = True) -> Path | None:
+        """A screenshot for people to look at; a page that reloads meanwhile costs the picture, not the test."""
+        from playwright.sync_api import Error as PlaywrightError
+
         path = ARTIFACTS / f"{name}-{next(counter):02d}-{step}.png"
-        tab.screenshot(path=str(path), full_page=full_page)
+        try:
+            tab.screenshot(path=str(path), full_page=full_page, timeout=10_000)
+        except PlaywrightError as exc:
+            warnings.warn(f"no screenshot {path.name}: {exc}", stacklevel=2)
+            return None
         return path
 
     tab.shot = shot
@@ -147,7 +155,7 @@ def qcluster(transactional_db, settings, media):
         "SECRET_KEY": settings.SECRET_KEY,  # tasks are signed with it
         "DATA_DIR": str(media),  # the same uploaded files
         "Q_WORKERS": "1",
-        "Q_CLUSTER_NAME": f"browser-{os.getpid()}",
+        "Q_CLUSTER_NAME": settings.Q_CLUSTER["name"],  # the ORM broker's queue: where tasks are put
         "LOG_LEVEL": "WARNING",
     }
     for name in ("DJANGO_ALLOW_ASYNC_UNSAFE", "REDIS_URL"):  # the ORM broker: the test database

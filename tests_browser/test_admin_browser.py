@@ -208,18 +208,18 @@ def test_large_import_runs_in_the_background_with_a_live_progress_bar(page, boss
     assert polls, "the page never asked for the job's progress"
     assert page.locator("#job-preview tbody tr").count() == 2000  # the page shows the first 2000
     assert f"{rows} New items" in words(page.inner_text("#job-counts"))
-    page.shot("background-preview")
+    page.shot("background-preview", full_page=False)
 
     polls.clear()
     page.click("input[name=apply]")
     assert "applied in the background" in page.inner_text("ul.messagelist")
-    page.shot("applying-in-background")
+    page.shot("applying-in-background", full_page=False)
     page.wait_for_selector("#job-status:text('Applied')", timeout=60_000)
     assert polls
     bar = page.locator("#import-job .hub-progress")
     assert bar.get_attribute("aria-valuenow") == "100"
     assert bar.locator(".hub-progress-bar").get_attribute("style") == "width: 100%"
-    page.shot("background-applied")
+    page.shot("background-applied", full_page=False)
     job = ImportJob.objects.get()
     assert (job.status, job.progress_done, job.progress_total) == (ImportJob.APPLIED, rows, rows)
     assert InventoryItem.objects.filter(store=shop).count() == rows
