@@ -370,8 +370,10 @@ class ImportJobAdmin(StoreScopedAdmin):
             "preview": preview_rows(job),
             "preview_total": len(job.preview),
             "preview_limit": PREVIEW_SHOWN,
-            "errors": job.errors[:ISSUES_SHOWN],
-            "warnings": job.warnings[:ISSUES_SHOWN],
+            # Not "errors": the admin's change form reads that name as form errors
+            # and would say "Please correct the errors below".
+            "row_errors": job.errors[:ISSUES_SHOWN],
+            "row_warnings": job.warnings[:ISSUES_SHOWN],
             "issues_limit": ISSUES_SHOWN,
             "mode_help": MODE_HELP.get(job.mode, ""),
             "has_report": job.status in REPORTABLE and not (queued and job.status == ImportJob.PREVIEWED),

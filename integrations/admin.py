@@ -17,6 +17,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
 
+from inventory import dashboard
 from inventory.admin import CSS, ScopedStoreFilter, StoreScopedAdmin, visible_store_ids
 
 from . import services
@@ -29,19 +30,18 @@ SYNC_IN_REQUEST_ITEMS = 5000
 # Item errors shown on a run's row and on the integration page; the rest are a click away.
 ERRORS_SHOWN = 5
 ITEM_ERRORS_SHOWN = 20
+# Counts that are spelled out separately where runs are shown (the item errors themselves).
+SKIP = ("item_errors",)
 
 
-def counts_text(counts: dict) -> str:
+def counts_text(counts: dict, skip: tuple[str, ...] = ()) -> str:
     """A run's counts as words, zeros left out: "confirmed 2, failed 1"."""
-    return (
-        ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in (counts or {}).items() if value)
-        or "nothing to do"
-    )
+    return dashboard.counts_text(counts, skip) or "nothing to do"
 
 
 def run_result_text(run: SyncRun) -> str:
     """One line for a message: what ran, how it went, the counts, and where to look."""
-    text = f"{run.get_kind_display()}: {run.get_status_display().lower()} ({counts_text(run.counts)})"
+    text = f"{run.get_kind_display()}: {run.get_status_display().lower()} ({counts_text(run.counts, SKIP)})"
     if run.message:
         text += f" — {run.message}"
     if run.item_errors:
@@ -122,16 +122,10 @@ class IntegrationForm(forms.ModelForm):
         credentials = cleaned.get("credentials_text")
         if kind in ADAPTERS:
             needed = ADAPTERS[kind].credential_fields
-            have = (
-                credentials
-                if credentials is not None
-                else (self.instance.credentials if self.instance.pk else {})
-            )
+            have = credentials if credentials is not None else (self.instance.credentials if self.instance.pk else {})
             missing = [key for key in needed if not have.get(key)]
             if missing:
-                self.add_error(
-                    "credentials_text", f"{ADAPTERS[kind].display_name} needs: {', '.join(missing)}."
-                )
+                self.add_error("credentials_text", f"{ADAPTERS[kind].display_name} needs: {', '.join(missing)}.")
         return cleaned
 
     def save(self, commit=True):
@@ -157,13 +151,11 @@ class SyncRunInline(admin.TabularInline):
 
     @admin.display(description="status")
     def status_badge(self, obj):
-        return format_html(
-            '<span class="hub-badge hub-badge-{}">{}</span>', obj.status, obj.get_status_display()
-        )
+        return format_html('<span class="hub-badge hub-badge-{}">{}</span>', obj.status, obj.get_status_display())
 
     @admin.display(description="counts")
     def counts_words(self, obj):
-        return counts_text(obj.counts)
+        return counts_text(obj.counts, SKIP)
 
     @admin.display(description="item errors")
     def item_errors_list(self, obj):
@@ -220,6 +212,21 @@ class IntegrationAdmin(StoreScopedAdmin):
     fieldsets = [
         (None, {"fields": ["store", "kind", "role", "name", "slug", "inventory_sync"]}),
         (
+            "Health",
+            {
+                "fields": [
+                    "status",
+                    "first_push_confirmed",
+                    "last_error",
+                    "consecutive_failures",
+                    "last_pull_at",
+                    "last_push_at",
+                    "last_reconcile_at",
+                    "items_with_errors",
+                ]
+            },
+        ),
+        (
             "Connection",
             {
                 "fields": [
@@ -236,23 +243,15 @@ class IntegrationAdmin(StoreScopedAdmin):
         ),
         ("Schedule", {"fields": ["schedule_minutes", "reconcile_hours"]}),
         ("Fulfillment", {"fields": ["product_code_match"], "classes": ["collapse"]}),
-        (
-            "Health",
-            {
-                "fields": [
-                    "status",
-                    "first_push_confirmed",
-                    "last_error",
-                    "consecutive_failures",
-                    "last_pull_at",
-                    "last_push_at",
-                    "last_reconcile_at",
-                    "items_with_errors",
-                ]
-            },
-        ),
     ]
     change_form_template = "admin/integrations/integration/change_form.html"
+
+    def get_fieldsets(self, request, obj=None):
+        """Health first on an existing integration (what staff come to check); none before it exists."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return [fieldset for fieldset in fieldsets if fieldset[0] != "Health"]
+        return fieldsets
 
     class Media:
         css = CSS
@@ -298,10 +297,7 @@ class IntegrationAdmin(StoreScopedAdmin):
                 for state in states[:ITEM_ERRORS_SHOWN]
             ),
         )
-        every = (
-            reverse("admin:integrations_pushstate_changelist")
-            + f"?result=error&integration__id__exact={obj.pk}"
-        )
+        every = reverse("admin:integrations_pushstate_changelist") + f"?result=error&integration__id__exact={obj.pk}"
         return format_html(
             '<table class="hub-table"><thead><tr><th>SKU</th><th>What went wrong</th><th>When</th></tr>'
             '</thead><tbody>{}</tbody></table><a href="{}">{}</a>',
@@ -388,9 +384,7 @@ class IntegrationAdmin(StoreScopedAdmin):
         if not runs:
             self.message_user(request, "Another run of this integration is in progress.", messages.WARNING)
         for run in runs:
-            level = {SyncRun.OK: messages.SUCCESS, SyncRun.PARTIAL: messages.WARNING}.get(
-                run.status, messages.ERROR
-            )
+            level = {SyncRun.OK: messages.SUCCESS, SyncRun.PARTIAL: messages.WARNING}.get(run.status, messages.ERROR)
             self.message_user(request, run_result_text(run), level)
         return self._back(integration)
 
@@ -398,9 +392,7 @@ class IntegrationAdmin(StoreScopedAdmin):
         integration = get_object_or_404(self.get_queryset(request), pk=pk)
         if request.method == "POST" and self.has_change_permission(request, integration):
             runs = services.confirm_first_push(integration, trigger="manual")
-            self.message_user(
-                request, "First push confirmed. " + " ".join(run_result_text(run) for run in runs)
-            )
+            self.message_user(request, "First push confirmed. " + " ".join(run_result_text(run) for run in runs))
         return self._back(integration)
 
     def products_view(self, request, pk):
@@ -486,10 +478,7 @@ class SyncRunAdmin(StoreScopedAdmin):
         body = format_html_join(
             "",
             "<tr>{}</tr>",
-            (
-                (format_html_join("", "<td>{}</td>", ((row.get(key, ""),) for key in keys)),)
-                for row in obj.details
-            ),
+            ((format_html_join("", "<td>{}</td>", ((row.get(key, ""),) for key in keys)),) for row in obj.details),
         )
         return format_html('<table class="hub-table"><tr>{}</tr>{}</table>', head, body)
 

@@ -36,7 +36,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.text import get_valid_filename
 
-from . import charts, dashboard, explain, rules, selectors, services
+from . import charts, dashboard, explain, permissions, rules, selectors, services
 from .forms import InventoryItemForm, ItemMetadataFormSet, SetMetadataForm, StoreForm
 from .models import InventoryItem, ItemMetadata, StockLedgerEntry, Store, StoreMembership
 
@@ -91,6 +91,7 @@ def forget_store_ids(request) -> None:
     for name in ("_hub_visible_store_ids", "_hub_editable_store_ids"):
         if hasattr(request, name):
             delattr(request, name)
+    permissions.forget_permissions(request.user)
 
 
 def formfield_store_queryset(request):
@@ -911,5 +912,6 @@ def spreadsheet_response(rows, basename: str, kind: str, *, sku_column: int | No
     return response
 
 
-# The API token admin lives with the API; registering it here keeps one admin module per app.
+# The API token and order admins live beside their models; importing them here registers them.
+from inventory import admin_orders  # noqa: E402,F401
 from inventory.api import admin as api_admin  # noqa: E402,F401

@@ -10,6 +10,7 @@ the orders of the stores they are members of; superusers see all.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import Count
 from django.http import Http404
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -39,6 +40,16 @@ def ledger_url(order: Order) -> str:
     return reverse("admin:inventory_stockledgerentry_changelist") + "?" + urlencode(
         {"reference": order.reference}
     )
+
+
+def _stock_items_of(order: Order) -> dict[int, InventoryItem]:
+    """Every item the order's lines take from, loaded once per page (cached on the order)."""
+    cached = getattr(order, "_admin_stock_items", None)
+    if cached is None:
+        ids = {item_id for line in order.lines.all() for item_id, _units in line.stock_items}
+        cached = InventoryItem.objects.select_related("store").in_bulk(ids)
+        order._admin_stock_items = cached
+    return cached
 
 
 class VisibleStoreFilter(admin.SimpleListFilter):
@@ -83,7 +94,7 @@ class OrderLineInline(admin.TabularInline):
         """The items each unit of the line comes from (a bundle names its components)."""
         if not line.stock_items:
             return "—"
-        items = InventoryItem.objects.in_bulk([item_id for item_id, _units in line.stock_items])
+        items = _stock_items_of(line.order)
         parts = []
         for item_id, units in line.stock_items:
             item = items.get(item_id)
@@ -112,7 +123,7 @@ class OrderAdmin(admin.ModelAdmin):
     readonly_fields = fields
 
     def get_queryset(self, request):
-        queryset = super().get_queryset(request)
+        queryset = super().get_queryset(request).annotate(line_total=Count("lines"))
         if request.user.is_superuser:
             return queryset
         return queryset.filter(store_id__in=_visible_store_ids(request))
@@ -137,9 +148,9 @@ class OrderAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="lines")
+    @admin.display(description="lines", ordering="line_total")
     def line_count(self, order):
-        return order.lines.count()
+        return order.line_total
 
     @admin.display(description="effect on stock")
     def ledger_entries(self, order):

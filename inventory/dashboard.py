@@ -38,6 +38,13 @@ from .models import InventoryItem, ItemMetadata, Store
 
 # Shown per store; the full lists are one click away.
 FAILED_ITEMS_SHOWN = 5
+# The order counts are read in: what came in or was planned, what happened, what went wrong.
+# (Stored counts are JSON objects, whose key order PostgreSQL does not keep.)
+COUNT_ORDER = (
+    "rows", "received", "planned", "orders", "confirmed", "changed", "created", "updated", "stock_changed",
+    "unchanged", "corrected", "drift", "unknown", "no_count", "skipped", "stale", "failed", "errors",
+    "warnings", "item_errors",
+)
 IMPORTS_SHOWN = 5
 # Whole numbers only: anything else in ``low_stock`` (validation refuses it on
 # the way in) is ignored rather than breaking the cast on PostgreSQL.
@@ -74,6 +81,16 @@ class StockCounts:
     items: int = 0
     oversold: int = 0
     low_stock: int = 0
+
+
+def counts_text(counts: dict | None, skip: tuple[str, ...] = ()) -> str:
+    """A run's or an import's counts as words, in reading order, zeros left out:
+    "changed 3, unknown 1, errors 1"; "" when all are zero."""
+    known = {key: index for index, key in enumerate(COUNT_ORDER)}
+    keys = sorted((counts or {}), key=lambda key: (known.get(key, len(known)), key))
+    return ", ".join(
+        f"{key.replace('_', ' ')} {counts[key]}" for key in keys if counts[key] and key not in skip
+    )
 
 
 def stock_counts(store_ids) -> dict[int, StockCounts]:
@@ -172,7 +189,8 @@ def _run_summary(run) -> RunSummary:
         status_display=run.get_status_display(),
         started_at=run.started_at,
         finished_at=run.finished_at,
-        counts=run.counts or {},
+        # The item errors are shown as their own line, not among the counts.
+        counts={key: value for key, value in (run.counts or {}).items() if key != "item_errors"},
         item_error_count=(run.counts or {}).get("item_errors", 0),
         message=run.message,
     )

@@ -154,9 +154,19 @@ def record_order(
 ) -> OrderResult:
     """Record an order as sent now and bring its stock effect in line with it.
 
+    The one entry point for every route (the API, cart pulls, scripts): a
+    cart's order keeps the cart's integration slug as ``origin`` whichever way
+    it arrives, so it is one order.  Call it once per order and not inside a
+    transaction of your own (a batch in one transaction would hold many
+    orders' locks at once and could deadlock with other importers).
+
     ``lines`` is the whole order: a SKU missing from a re-send is no longer
     ordered and its units go back; ``None`` keeps the stored lines (a status
     update).  The same SKU on several lines counts as one line with the sum.
+    A line's ``quantity`` is what was ordered (not lowered by refunds); its
+    optional ``restocked`` is the cart's running total of units put back by
+    refunds.  ``version`` orders sends: larger is newer.
+
     Raises ``ValidationError`` (keyed by field) for malformed input only:
     unknown SKUs are recorded on their line and reported, never refused.
     """

@@ -6,6 +6,7 @@ lost with its worker) never sends a mail twice; the next scheduled run sends
 what is still due.
 """
 
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 from django_q.models import Schedule
 
@@ -26,15 +27,18 @@ def low_stock_mail_run() -> dict:
     return {"alerts": mail.send_pending_alerts(), "digests": mail.send_due_digests()}
 
 
-def ensure_schedules(**kwargs) -> Schedule:
+def ensure_schedules(using: str = DEFAULT_DB_ALIAS, **kwargs) -> Schedule | None:
     """Create the mail schedule once (safe to call on every migrate, on every machine).
 
     It runs every quarter hour and the task decides, per store and in the
     store's own time zone, whether a digest is due, so daylight-saving changes
     and stores in different zones need no schedule of their own.  A schedule
-    that already exists keeps its next run.
+    that already exists keeps its next run.  Does nothing until django-q2's
+    tables exist (``migrate inventory`` alone does not create them).
     """
-    schedule, created = Schedule.objects.get_or_create(
+    if Schedule._meta.db_table not in connections[using].introspection.table_names():
+        return None
+    schedule, _created = Schedule.objects.using(using).get_or_create(
         name=DIGEST_SCHEDULE_NAME,
         defaults={
             "func": "inventory.order_tasks.low_stock_mail_run",
@@ -52,6 +56,6 @@ def ensure_schedules(**kwargs) -> Schedule:
     }
     stale = {name: value for name, value in wanted.items() if getattr(schedule, name) != value}
     if stale:
-        Schedule.objects.filter(pk=schedule.pk).update(**stale)
+        Schedule.objects.using(using).filter(pk=schedule.pk).update(**stale)
         schedule.refresh_from_db()
     return schedule

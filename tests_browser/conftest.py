@@ -18,7 +18,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 from urllib.parse import quote
@@ -39,7 +38,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "browser"
-PASSWORD = "a-long-test-password-9"
+PASSWORD = "a-long-test-password-9"  # noqa: S105 - the throwaway accounts of the test database
 # Playwright waits this long (ms) for a page or an element before failing.
 TIMEOUT_MS = 20_000
 
@@ -162,25 +161,19 @@ def qcluster(transactional_db, settings, media):
         env.pop(name, None)
     log = open(media / "qcluster.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"], cwd=PROJECT_ROOT, env=env, stdout=log,
-        stderr=subprocess.STDOUT, start_new_session=True,
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     yield process
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)  # the cluster and its workers
+        process.send_signal(signal.SIGTERM)  # the cluster stops its own workers
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     log.close()
-
-
-def wait_until(check, timeout: float = 30.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError(f"gave up waiting after {timeout} s")

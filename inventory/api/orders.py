@@ -18,6 +18,7 @@ from inventory.orders import Order
 from .v1 import StoreScopedView
 
 MAX_ORDER_LINES = 1000
+STATUS_CODES = [code for code, _label in Order.STATUSES]
 
 
 class OrderLineInSerializer(serializers.Serializer):
@@ -80,7 +81,8 @@ class OrderResultSerializer(serializers.Serializer):
     origin = serializers.CharField()
     external_id = serializers.CharField()
     version = serializers.IntegerField(allow_null=True)
-    status = serializers.ChoiceField(Order.STATUSES)
+    # Plain text here: one enum for order status in the schema (the request's) keeps its name stable.
+    status = serializers.CharField(help_text=f"One of {', '.join(STATUS_CODES)}.")
     created = serializers.BooleanField()
     stale = serializers.BooleanField(help_text="The send was older than the stored version: nothing changed.")
     takes_stock = serializers.BooleanField(

@@ -7,7 +7,7 @@ the ``told/`` and ``ledger/`` routes come first so they win.
 from django.urls import path, re_path, register_converter
 from drf_spectacular.views import SpectacularAPIView
 
-from . import docs, v1, v1_imports, v2
+from . import docs, orders, v1, v1_imports, v2
 
 
 class SkuConverter:
@@ -43,6 +43,7 @@ v1_patterns = [
     path(store + "imports/<int:job_id>/preview/", v1_imports.ImportPreview.as_view(),
          name="api-v1-import-preview"),
     path(store + "imports/<int:job_id>/undo/", v1_imports.ImportUndo.as_view(), name="api-v1-import-undo"),
+    *orders.urlpatterns,
 ]
 
 v2_patterns = [

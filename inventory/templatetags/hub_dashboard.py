@@ -46,6 +46,4 @@ def store_dashboards(context):
 @register.filter
 def count_text(counts):
     """A run's or import's counts as words: "changed 3, unknown 1" (zeros left out)."""
-    if not counts:
-        return ""
-    return ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in counts.items() if value)
+    return dashboard.counts_text(counts)

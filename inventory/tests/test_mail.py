@@ -1,20 +1,17 @@
 """Low-stock and sync-trouble mail (design §8), delivered to a real SMTP server.
 
-Each test starts aiosmtpd on 127.0.0.1 and points Django's SMTP backend at it,
+Each test starts aiosmtpd on 127.0.0.1 (the ``inbox`` fixture of the root
+conftest) and points Django's SMTP backend at it,
 so what is checked is what a mail server receives: envelope recipients,
 subject and body.  Mail tasks run inline (django-q2's sync mode) so a stock
 change's whole path, from the commit to the SMTP conversation, runs here.
 """
 
-import email
 import smtplib
-import socket
 import threading
 from datetime import UTC, datetime
-from email.policy import default as default_policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.db import connections
 from django_q.models import Schedule
 
@@ -22,56 +19,6 @@ from inventory import mail, order_tasks, services
 from inventory.alerts import LowStockState, SyncIncident
 from inventory.models import Store
 from inventory.order_services import LineIn, record_order
-
-
-class Inbox:
-    """An aiosmtpd handler keeping every message it is handed."""
-
-    def __init__(self):
-        self.messages = []
-        self.refuse = False
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.refuse:
-            return "451 Requested action aborted: try again later"
-        message = email.message_from_bytes(envelope.content, policy=default_policy)
-        self.messages.append({
-            "from": envelope.mail_from,
-            "to": sorted(envelope.rcpt_tos),
-            "subject": str(message["Subject"]),
-            "body": message.get_body(preferencelist=("plain",)).get_content(),
-            "headers": dict(message.items()),
-        })
-        return "250 Message accepted for delivery"
-
-    def take(self):
-        messages, self.messages = self.messages, []
-        return messages
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def inbox(settings, monkeypatch):
-    handler = Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_HOST_USER = ""
-    settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_TIMEOUT = 5
-    settings.DEFAULT_FROM_EMAIL = "hub@example.com"
-    # Tasks run in this process, inside the test's transaction.
-    monkeypatch.setattr("django_q.conf.Conf.SYNC", True)
-    yield handler
-    controller.stop()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from django.test import Client
 from django.urls import include, path, reverse
 from rest_framework.test import APIClient
 
-import inventory.admin_orders  # noqa: F401  (registers the order admin for this module's URLs)
 import inventory_project.urls as project_urls
 from inventory import order_services, services
 from inventory.api.tokens import create_token

@@ -385,3 +385,36 @@ def test_one_order_arriving_twice_within_milliseconds_is_taken_once():
         deltas = StockLedgerEntry.objects.filter(reference=order.reference).values_list("delta", flat=True)
         assert list(deltas) == [-2]
     call_command("check_ledger")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_duplicate_waits_for_the_first_send_to_commit(monkeypatch):
+    """The first send is slow between its insert and its commit; the copy must wait, then see it."""
+    from inventory import order_services, services
+    from inventory.models import InventoryItem, Store
+    from inventory.order_services import LineIn, record_order
+
+    store = Store.objects.create(name="Slow", slug="slow", reduce_stock_on_order_import=True)
+    services.create_items(store, [{"code": "A", "stock": 10}], source="admin")
+    insert_lines = order_services._insert_lines
+    first = threading.Event()
+
+    def slow_insert(lines):
+        insert_lines(lines)
+        if not first.is_set():
+            first.set()
+            time.sleep(0.5)  # the order row exists, uncommitted, while the copy arrives
+
+    monkeypatch.setattr(order_services, "_insert_lines", slow_insert)
+
+    def send():
+        return record_order(store, origin="shop", external_id="O-1", lines=[LineIn("A", 2)])
+
+    def late_send():
+        first.wait(5)
+        return send()
+
+    results = _at_once([send, late_send])
+    assert sorted(result.created for result in results) == [False, True]
+    assert [result.moves for result in results if not result.created] == [[]]
+    assert InventoryItem.objects.get(store=store, code="A").stock == 8

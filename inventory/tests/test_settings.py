@@ -9,7 +9,9 @@ from conftest import PROJECT_ROOT
 
 
 def manage(env_overrides, *args):
-    env = {key: value for key, value in os.environ.items() if key not in {"DEBUG", "SECRET_KEY", "DATABASE_URL"}}
+    # A clean environment: no test-run settings (the browser tests allow async-unsafe ORM calls).
+    dropped = {"DEBUG", "SECRET_KEY", "DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env = {key: value for key, value in os.environ.items() if key not in dropped}
     env.update(env_overrides)
     return subprocess.run([sys.executable, "manage.py", *args], cwd=PROJECT_ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
