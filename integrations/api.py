@@ -24,7 +24,7 @@ class IntegrationSerializer(serializers.ModelSerializer):
         fields = [
             "id", "name", "slug", "kind", "role", "inventory_sync", "status", "last_error", "consecutive_failures",
             "location_id", "location_name", "schedule_minutes", "reconcile_hours", "first_push_confirmed",
-            "last_pull_at", "last_push_at", "last_reconcile_at", "credentials", "capabilities",
+            "last_pull_at", "last_push_at", "last_reconcile_at", "last_orders_at", "credentials", "capabilities",
         ]
 
     def get_credentials(self, obj) -> dict[str, str]:
@@ -33,7 +33,7 @@ class IntegrationSerializer(serializers.ModelSerializer):
     def get_capabilities(self, obj) -> dict:
         caps = obj.capabilities
         return {"pull": caps.pull, "push": caps.push, "replaced_skus": caps.replaced_skus,
-                "batch_limit": caps.batch_limit, "rate_limit": caps.rate_limit}
+                "batch_limit": caps.batch_limit, "rate_limit": caps.rate_limit, "orders": caps.orders}
 
 
 class SyncRunSerializer(serializers.ModelSerializer):
@@ -94,7 +94,7 @@ class StoreRuns(IntegrationScopedView, generics.ListAPIView):
 
 
 class IntegrationSync(IntegrationScopedView):
-    """Run the integration now (a pull, or a push): the same run the schedule makes."""
+    """Run the integration now (a cart's new orders, then a pull or a push): the same run the schedule makes."""
 
     serializer_class = SyncRunSerializer
     queryset = SyncRun.objects.none()

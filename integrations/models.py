@@ -79,6 +79,14 @@ class Integration(models.Model):
     last_pull_at = models.DateTimeField(null=True, blank=True)
     last_push_at = models.DateTimeField(null=True, blank=True)
     last_reconcile_at = models.DateTimeField(null=True, blank=True)
+    orders_cursor = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Orders changed at the cart since this time (less a few seconds) are pulled next; empty = "
+        "the next pull starts from now.",
+    )
+    last_orders_at = models.DateTimeField(null=True, blank=True)
     # Coalescing and exclusion, ours to build (django-q2 guarantees neither).
     push_pending = models.BooleanField(default=False, editable=False)
     push_pending_since = models.DateTimeField(null=True, blank=True, editable=False)
@@ -165,9 +173,33 @@ class PushState(models.Model):
         return f"{self.item} @ {self.integration}: {self.last_confirmed}"
 
 
+class CartReturn(models.Model):
+    """A cart's return order (Square keeps returns apart from the sale): the units it
+    brings back of each SKU of its sale order. A sale's restocked units are the sum
+    over all its returns, whichever run saw them, so each return counts once."""
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="cart_returns")
+    external_id = models.CharField("return id at the cart", max_length=255)
+    source_id = models.CharField("sale order id at the cart", max_length=255)
+    units = models.JSONField(default=dict, help_text="{SKU: units returned}")
+    version = models.BigIntegerField(null=True, blank=True)
+    seen_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["integration", "external_id"], name="unique_cart_return")
+        ]
+        indexes = [models.Index(fields=["integration", "source_id"])]
+
+    def __str__(self):
+        return f"return {self.external_id} of {self.source_id}"
+
+
 class SyncRun(models.Model):
     PULL, PUSH, RECONCILE, PREVIEW, PRODUCTS = "pull", "push", "reconcile", "preview", "products"
+    ORDERS = "orders"
     KINDS = [
+        (ORDERS, "Order pull"),
         (PULL, "Pull"),
         (PUSH, "Push"),
         (RECONCILE, "Reconcile"),

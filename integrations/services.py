@@ -13,6 +13,11 @@ workers and several machines run it:
 * **push state per item**: an item is pushed only when its told quantity
   differs from what the cart last *confirmed*, so every run is idempotent and
   the next run makes good whatever a lost one did not record.
+
+Carts that declare ``orders`` also have their orders pulled (:func:`pull_orders`),
+through :func:`inventory.order_services.record_order` with the integration's
+slug as the origin, so an order pulled here and the same order forwarded to the
+API by a script count once.
 """
 
 from __future__ import annotations
@@ -25,19 +30,21 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from inventory import rules, selectors
+from inventory import order_services, rules, selectors
 from inventory import services as stock_services
 from inventory.models import ItemMetadata, Store
+from inventory.orders import Order
 from inventory.tasks import offload
 
 from .adapters import get_adapter_class
-from .adapters.base import AdapterError, AuthError, PushLine, chunked
+from .adapters.base import AdapterError, AuthError, PushLine, RemoteOrder, chunked
 from .code_match import explain_old_code, parse_code_match
-from .models import Integration, PushState, SyncRun
+from .models import CartReturn, Integration, PushState, SyncRun
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +58,11 @@ PUSH_SLICE = 2000
 # Failures in a row before staff are mailed (credentials refused: at once).
 FAILURES_BEFORE_MAIL = 3
 DETAIL_LIMIT = 2000
+# Order pulls ask for orders changed since the cursor less this: carts stamp
+# changes to the second and may commit a change a moment after stamping it, so
+# an order changed in the cursor's own second is read again (record_order makes
+# reading an order twice harmless) rather than missed.
+ORDERS_OVERLAP = timedelta(seconds=getattr(settings, "ORDER_PULL_OVERLAP_SECONDS", 5))
 
 
 # --- adapters ------------------------------------------------------------------
@@ -107,39 +119,39 @@ def lease(integration: Integration):
 # --- triggers ------------------------------------------------------------------
 
 
-def affected_stores(store_ids: Iterable[int]) -> set[int]:
-    """The stores whose carts see these stores' stock: themselves and every store
-    that takes stock from them through ``inventory_source`` (design §7)."""
-    result = set(store_ids)
-    frontier = set(result)
-    while frontier:
-        linked = set(Store.objects.filter(inventory_source_id__in=frontier).values_list("id", flat=True))
-        frontier = linked - result
-        result |= linked
-    return result
-
-
 def request_push(store_ids: Iterable[int], trigger: str = "change") -> list[int]:
-    """Mark the stores' syncing carts for a push; enqueue one run per cart that was clean."""
+    """Mark for a push the syncing carts that show these stores' stock; enqueue one run
+    per cart that was not marked yet.  Returns the ids of the carts enqueued.
+
+    The carts are the stores' own and those of every store taking stock from them
+    through ``inventory_source``, at any depth (design §7).  Finding and marking
+    them is one statement, because it runs after every committed stock change;
+    a cart already marked is left alone, so a burst of changes makes one run.
+    """
+    ids = sorted({int(store_id) for store_id in store_ids})
+    if not ids:
+        return []
     now = timezone.now()
-    carts = Integration.objects.filter(
-        store_id__in=affected_stores(store_ids),
-        role=Integration.CART,
-        inventory_sync=True,
-        store__sync_paused=False,
-    ).values_list("id", flat=True)
-    enqueued = []
-    for integration_id in carts:
-        flipped = Integration.objects.filter(pk=integration_id, push_pending=False).update(
-            push_pending=True, push_pending_since=now
+    stores, integrations = Store._meta.db_table, Integration._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {integrations} SET push_pending = %s, push_pending_since = %s "
+            f"WHERE NOT push_pending AND id IN ("
+            f"  WITH RECURSIVE reach(id) AS (VALUES {', '.join(['(CAST(%s AS BIGINT))'] * len(ids))} "
+            f"  UNION SELECT s.id FROM {stores} s JOIN reach r ON s.inventory_source_id = r.id) "
+            f"  SELECT i.id FROM {integrations} i JOIN {stores} s ON s.id = i.store_id "
+            f"  WHERE i.store_id IN (SELECT id FROM reach) AND i.role = %s AND i.inventory_sync "
+            f"  AND NOT s.sync_paused"
+            f") RETURNING id",
+            [True, connection.ops.adapt_datetimefield_value(now), *ids, Integration.CART],
         )
-        if flipped:
-            offload(
-                "integrations.tasks.run_pending_push",
-                integration_id,
-                task_name=f"push-{integration_id}-{now.timestamp()}",
-            )
-            enqueued.append(integration_id)
+        enqueued = sorted(row[0] for row in cursor.fetchall())
+    for integration_id in enqueued:
+        offload(
+            "integrations.tasks.run_pending_push",
+            integration_id,
+            task_name=f"push-{integration_id}-{now.timestamp()}",
+        )
     return enqueued
 
 
@@ -152,7 +164,7 @@ def run_pending_push(integration_id: int, *, sleep=time.sleep) -> SyncRun | None
         waited = (timezone.now() - integration.push_pending_since).total_seconds()
         if waited < COALESCE_SECONDS:
             sleep(COALESCE_SECONDS - waited)
-    runs = sync(integration, trigger="change")
+    runs = sync(integration, trigger="change", with_orders=False)
     return runs[-1] if runs else None
 
 
@@ -160,18 +172,37 @@ def run_pending_push(integration_id: int, *, sleep=time.sleep) -> SyncRun | None
 
 
 def sync(
-    integration: Integration, *, trigger: str = "schedule", reconcile_due: bool | None = None
+    integration: Integration,
+    *,
+    trigger: str = "schedule",
+    reconcile_due: bool | None = None,
+    with_orders: bool | None = None,
 ) -> list[SyncRun]:
-    """One scheduled or requested run: a pull for a fulfillment service, a push
-    (with a reconcile when due) for a cart."""
+    """One scheduled or requested run: a pull for a fulfillment service; for a cart,
+    its new orders (when it has them), then a reconcile when due, then a push.
+
+    The schedule, the admin's "Sync now" and the API's sync all come here.
+    Pushes requested by stock changes skip the order pull (``with_orders``
+    defaults to False for ``trigger="change"``): they only send what changed.
+    """
     integration.refresh_from_db()
     store = integration.store
     if store.sync_paused or not integration.inventory_sync:
         return []
+    if with_orders is None:
+        with_orders = trigger != "change"
     with lease(integration) as acquired:
         if not acquired:
             return []  # the run in progress will see the pending mark when it ends
         runs = []
+        # Orders come first: the stock they take off is then already in the counts
+        # the reconcile compares and the push sends in this same run. Pushed the
+        # other way round, the cart would be sent counts that still include units
+        # it has sold, and a second push would have to follow to correct them.
+        # (Fulfillment services have no orders here: their counts are absolute
+        # and already reflect what they shipped.)
+        if with_orders and orders_enabled(integration):
+            runs.append(_pull_orders(integration, trigger=trigger))
         if integration.role == Integration.FULFILLMENT:
             runs.append(pull(integration, trigger=trigger))
         else:
@@ -217,6 +248,7 @@ def _record_health(run: SyncRun, failed: AdapterError | None) -> None:
         SyncRun.PULL: "last_pull_at",
         SyncRun.PUSH: "last_push_at",
         SyncRun.RECONCILE: "last_reconcile_at",
+        SyncRun.ORDERS: "last_orders_at",
     }.get(run.kind)
     updates = {}
     if failed is None:
@@ -264,6 +296,197 @@ def _item_error(run: SyncRun, sku: str, message: str) -> None:
     if len(run.item_errors) < DETAIL_LIMIT:
         run.item_errors.append({"sku": sku, "error": message})
     run.counts["item_errors"] = run.counts.get("item_errors", 0) + 1
+
+
+# --- orders --------------------------------------------------------------------
+
+
+def orders_enabled(integration: Integration) -> bool:
+    """Whether this integration's orders are pulled: a syncing cart whose adapter
+    lists orders, of a store that takes orders off stock and is not paused."""
+    store = integration.store
+    return bool(
+        integration.role == Integration.CART
+        and integration.inventory_sync
+        and integration.capabilities.orders
+        and store.reduce_stock_on_order_import
+        and not store.sync_paused
+    )
+
+
+def pull_orders(integration: Integration, *, trigger: str = "manual") -> SyncRun | None:
+    """Record the cart's orders changed since the last pull; None when it does not apply or is busy.
+
+    Takes the integration's lease like every other run (a :func:`sync` holding
+    it runs the order pull itself). See :func:`_pull_orders` for the cursor.
+    """
+    integration.refresh_from_db()
+    if not orders_enabled(integration):
+        return None
+    with lease(integration) as acquired:
+        if not acquired:
+            return None
+        return _pull_orders(integration, trigger=trigger)
+
+
+def _pull_orders(integration: Integration, *, trigger: str) -> SyncRun:
+    """Pull orders page by page, recording each order with :func:`record_order`.
+
+    The cursor (``Integration.orders_cursor``) is the newest change time the
+    cart reported among orders already recorded; it moves only after a whole
+    page is recorded, so a run that dies mid-way resumes at its last recorded
+    page. Each run asks from the cursor less :data:`ORDERS_OVERLAP`.
+
+    The very first pull has no cursor and starts from *now*: it records no
+    orders and never replays the cart's history onto today's stock, which
+    already reflects those orders (only orders changed in the overlap, the few
+    seconds before, are read on the next pull). The cursor is cleared again when the cart's
+    inventory sync or the store's ``reduce_stock_on_order_import`` is turned
+    off (``integrations.signals``), so turning them back on also starts from
+    then. A pause of the store keeps the cursor: orders placed while paused are
+    taken off when syncing resumes.
+    """
+    run = _start(integration, SyncRun.ORDERS, trigger)
+    run.counts = dict.fromkeys(
+        ("seen", "new", "updated", "unchanged", "stale", "returns", "unknown_skus", "units_out", "units_back"), 0
+    )
+    cursor = integration.orders_cursor
+    if cursor is None:
+        Integration.objects.filter(pk=integration.pk).update(orders_cursor=timezone.now())
+        return _finish(
+            run,
+            message="First order pull: orders changed from now on are taken off stock; earlier ones are not "
+            "replayed (the stock counted today already reflects them).",
+        )
+    try:
+        adapter = build_adapter(integration)
+        for page in adapter.fetch_orders(cursor - ORDERS_OVERLAP):
+            _record_orders(integration, page, run)
+            newest = max((order.updated_at for order in page), default=None)
+            if newest is not None and newest > cursor:
+                cursor = newest
+                Integration.objects.filter(pk=integration.pk).update(orders_cursor=cursor)
+            run.save(update_fields=["counts", "item_errors", "details"])
+    except AdapterError as exc:
+        return _finish(run, failed=exc)
+    except Exception as exc:  # a bug or the database: the run says so, the cursor stays at the last page
+        _finish(run, failed=AdapterError(f"order pull stopped: {type(exc).__name__}: {exc}"[:500]))
+        raise
+    return _finish(run)
+
+
+def _record_orders(integration: Integration, page: list[RemoteOrder], run: SyncRun) -> None:
+    """Record one page of a cart's orders, each in its own :func:`record_order` call."""
+    store, origin, counts = integration.store, integration.slug, run.counts
+    # Returns first (they live on their own return orders at Square), so the
+    # sales below are sent with every return seen so far.
+    sources: set[str] = set()
+    for order in page:
+        for ret in order.returns:
+            units: dict[str, int] = {}
+            for line in ret.lines:
+                units[line.sku] = units.get(line.sku, 0) + line.quantity
+            CartReturn.objects.update_or_create(
+                integration=integration,
+                external_id=f"{order.external_id}:{ret.source_id}",
+                defaults={"source_id": ret.source_id, "units": units, "version": order.version},
+            )
+            sources.add(ret.source_id)
+            counts["returns"] += 1
+    sales = [order for order in page if order.lines or not order.returns]
+    returned = _returned_units(integration, {order.external_id for order in sales} | sources)
+    ids = [order.external_id for order in sales]
+    stored = dict(
+        Order.objects.filter(store=store, origin=origin, external_id__in=ids).values_list("external_id", "version")
+    )
+    for order in sales:
+        counts["seen"] += 1
+        for problem in order.problems:
+            _item_error(run, "", f"order {order.external_id}: {problem}")
+        lines = _order_lines(order, returned.get(order.external_id, {}))
+        result = _record(run, store, origin, order.external_id, order.status, order.version, lines)
+        if result is None:
+            continue
+        if result.created:
+            counts["new"] += 1
+        elif result.stale:
+            counts["stale"] += 1
+        elif stored.get(order.external_id) == order.version and not result.moves:
+            counts["unchanged"] += 1
+        else:
+            counts["updated"] += 1
+        _note_result(run, result, order.cart_status)
+    # A return whose sale was not on this page: resend the sale as recorded, with the returns.
+    for source_id in sorted(sources - set(ids)):
+        recorded = Order.objects.filter(store=store, origin=origin, external_id=source_id).first()
+        if recorded is None:
+            if len(run.details) < DETAIL_LIMIT:
+                run.details.append({"order": source_id, "note": "a return of an order pulled before the first pull"})
+            continue
+        units = returned.get(source_id, {})
+        lines = [
+            order_services.LineIn(line.code, line.quantity, units.get(line.code, 0)) for line in recorded.lines.all()
+        ]
+        result = _record(run, store, origin, source_id, recorded.status, recorded.version, lines)
+        if result is not None:
+            _note_result(run, result, "return")
+
+
+def _returned_units(integration: Integration, source_ids: set[str]) -> dict[str, dict[str, int]]:
+    """{sale order id: {SKU: units returned}} over every return stored for those sales."""
+    out: dict[str, dict[str, int]] = {}
+    if not source_ids:
+        return out
+    for source_id, units in CartReturn.objects.filter(
+        integration=integration, source_id__in=source_ids
+    ).values_list("source_id", "units"):
+        totals = out.setdefault(source_id, {})
+        for sku, count in (units or {}).items():
+            totals[sku] = totals.get(sku, 0) + int(count)
+    return out
+
+
+def _order_lines(order: RemoteOrder, returned: dict[str, int]) -> list[order_services.LineIn]:
+    """The order's lines per SKU; an order the cart holds no stock for is sent with 0 units."""
+    merged: dict[str, list[int]] = {}
+    for line in order.lines:
+        quantity, restocked = merged.setdefault(line.sku, [0, 0])
+        merged[line.sku] = [quantity + line.quantity, restocked + line.restocked]
+    return [
+        order_services.LineIn(sku, quantity if order.takes_stock else 0, max(restocked, returned.get(sku, 0)))
+        for sku, (quantity, restocked) in merged.items()
+    ]
+
+
+def _record(run, store, origin, external_id, status, version, lines):
+    try:
+        return order_services.record_order(
+            store, origin=origin, external_id=external_id, status=status, version=version, lines=lines
+        )
+    except ValidationError as exc:
+        _item_error(run, "", f"order {external_id}: {'; '.join(exc.messages)}")
+        return None
+
+
+def _note_result(run: SyncRun, result, cart_status: str) -> None:
+    counts = run.counts
+    for code in result.unknown_codes:
+        counts["unknown_skus"] += 1
+        _item_error(run, code, f"order {result.order.external_id}: unknown SKU (not taken off)")
+    for units in result.taken_off.values():
+        if units > 0:
+            counts["units_out"] += units
+        else:
+            counts["units_back"] -= units
+    if result.moves and len(run.details) < DETAIL_LIMIT:
+        run.details.append(
+            {
+                "order": result.order.external_id,
+                "status": result.order.status,
+                "cart_status": cart_status,
+                "taken_off": result.taken_off,
+            }
+        )
 
 
 # --- pull ----------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from inventory.models import Store
 from inventory.signals import metadata_changed, stock_changed
 
 from . import schedules, services
@@ -22,6 +23,19 @@ def push_after_metadata_change(sender, store_ids, item_ids, **kwargs):
 @receiver(post_save, sender=Integration)
 def keep_schedule(sender, instance, **kwargs):
     schedules.ensure_schedule(instance)
+    if not instance.inventory_sync:
+        forget_order_cursors(Integration.objects.filter(pk=instance.pk))
+
+
+@receiver(post_save, sender=Store)
+def restart_order_pulls(sender, instance, **kwargs):
+    if not instance.reduce_stock_on_order_import:
+        forget_order_cursors(Integration.objects.filter(store=instance))
+
+
+def forget_order_cursors(integrations) -> None:
+    """Orders stop being pulled: when they start again it is from then, never a replay of the gap."""
+    integrations.exclude(orders_cursor=None).update(orders_cursor=None)
 
 
 @receiver(post_delete, sender=Integration)

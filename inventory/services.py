@@ -2,14 +2,18 @@
 
 Every change goes through :func:`set_stock` (absolute counts: pulls, imports,
 admin edits) or :func:`adjust_stock` (relative changes: orders, refunds,
-receipts).  Both take many items at once and do the same three set-based
-statements whatever the size:
+receipts).  Both take many items at once and do the same set-based work
+whatever the size:
 
 1. lock the rows in primary-key order (PostgreSQL), so concurrent callers queue
-   instead of deadlocking;
-2. write one ledger entry per changed item with ``INSERT … SELECT``, computing
-   the delta from the stock *under the lock*, so no concurrent update is lost;
-3. ``UPDATE … FROM`` the staged values.
+   instead of deadlocking (SQLite's write lock, taken when the transaction
+   begins, serialises writers instead);
+2. ``UPDATE … FROM`` the staged values, changed rows only;
+3. write one ledger entry per changed item, with the delta computed from the
+   stock *under the lock*, so no concurrent update is lost.
+
+On PostgreSQL the three are one statement (data-modifying CTEs), one round
+trip however many items change.
 
 Small batches are staged in a ``VALUES`` list, large ones in a temporary table
 (filled with ``COPY`` on PostgreSQL).  After the transaction commits,
@@ -121,59 +125,20 @@ def _write(values, *, relative, source, reference, user, note, update_source):
     db_now = connection.ops.adapt_datetimefield_value(now)
     user_id = getattr(user, "pk", None)
     label = (update_source or source)[:64]
-    if relative:
-        ledger_delta, ledger_after, new_stock, changed = (
-            "t.qty",
-            "i.stock + t.qty",
-            "stock + t.qty",
-            "t.qty <> 0",
-        )
-    else:
-        ledger_delta, ledger_after, new_stock, changed = (
-            "t.qty - i.stock",
-            "t.qty",
-            "t.qty",
-            "i.stock <> t.qty",
-        )
-
+    ledger = [source, reference[:100], user_id, note[:255], db_now]
+    write = _write_postgresql if connection.vendor == "postgresql" else _write_sqlite
+    # No savepoint of its own: a failure here fails the caller's transaction
+    # too (PostgreSQL aborts it anyway), and orders save two round trips each.
     with (
-        transaction.atomic(),
+        transaction.atomic(savepoint=False),
         connection.cursor() as cursor,
-        _staged(cursor, rows) as (
-            prefix,
-            stage,
-            params,
-        ),
+        _staged(cursor, rows) as (prefix, stage, params),
     ):
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"{prefix} SELECT i.id FROM {ITEM_TABLE} i JOIN {stage} t ON t.item_id = i.id "
-                f"ORDER BY i.id FOR UPDATE OF i",
-                params,
-            )
-        cursor.execute(
-            f"{prefix} SELECT DISTINCT i.store_id FROM {ITEM_TABLE} i "
-            f"JOIN {stage} t ON t.item_id = i.id WHERE {changed}",
-            params,
+        changes, store_ids = write(
+            cursor, prefix, stage, params, relative=relative, label=label, db_now=db_now, ledger=ledger
         )
-        store_ids = sorted(row[0] for row in cursor.fetchall())
-        if not store_ids:
+        if not changes:
             return []
-        cursor.execute(
-            f"{prefix} INSERT INTO {LEDGER_TABLE} "
-            f"(item_id, delta, stock_after, source, reference, user_id, note, created_at) "
-            f"SELECT i.id, {ledger_delta}, {ledger_after}, %s, %s, %s, %s, %s "
-            f"FROM {ITEM_TABLE} i JOIN {stage} t ON t.item_id = i.id WHERE {changed} "
-            f"RETURNING item_id, stock_after - delta, stock_after",
-            [*params, source, reference[:100], user_id, note[:255], db_now],
-        )
-        changes = [StockChange(*row) for row in cursor.fetchall()]
-        cursor.execute(
-            f"{prefix} UPDATE {ITEM_TABLE} SET stock = {new_stock}, update_source = %s, "
-            f"updated_at = %s FROM {stage} t WHERE t.item_id = {ITEM_TABLE}.id "
-            f"AND {changed.replace('i.stock', ITEM_TABLE + '.stock')}",
-            [*params, label, db_now],
-        )
         item_ids = [change.item_id for change in changes]
         transaction.on_commit(
             lambda: stock_changed.send(
@@ -182,6 +147,71 @@ def _write(values, *, relative, source, reference, user, note, update_source):
         )
     changes.sort(key=lambda change: change.item_id)
     return changes
+
+
+LEDGER_COLUMNS = "(item_id, delta, stock_after, source, reference, user_id, note, created_at)"
+
+
+def _write_postgresql(cursor, prefix, stage, params, *, relative, label, db_now, ledger):
+    """Lock, update and write the ledger in one statement (one round trip, whatever the size).
+
+    ``locked`` takes the row locks in primary-key order and reads each row's
+    stock under its lock (the latest committed value); the UPDATE changes only
+    locked rows and the ledger is written from what the UPDATE returns, so the
+    entries always add up to the stock, however many writers race.
+    """
+    new_stock = "i.stock + t.qty" if relative else "t.qty"
+    changed = "t.qty <> 0" if relative else "l.stock <> t.qty"
+    with_clause = f"{prefix}," if prefix else "WITH"
+    cursor.execute(
+        f"{with_clause} locked AS MATERIALIZED ("
+        f"  SELECT i.id, i.stock FROM {ITEM_TABLE} i JOIN {stage} t ON t.item_id = i.id ORDER BY i.id FOR UPDATE OF i"
+        f"), written AS ("
+        f"  UPDATE {ITEM_TABLE} i SET stock = {new_stock}, update_source = %s, updated_at = %s"
+        f"  FROM locked l JOIN {stage} t ON t.item_id = l.id WHERE i.id = l.id AND {changed}"
+        f"  RETURNING i.id, i.store_id, l.stock AS before, i.stock AS after"
+        f"), entries AS ("
+        f"  INSERT INTO {LEDGER_TABLE} {LEDGER_COLUMNS}"
+        f"  SELECT id, after - before, after, %s, %s, %s, %s, %s FROM written"
+        f") SELECT id, store_id, before, after FROM written ORDER BY id",
+        [*params, label, db_now, *ledger],
+    )
+    rows = cursor.fetchall()
+    return [StockChange(item_id, before, after) for item_id, _store, before, after in rows], sorted(
+        {store_id for _item, store_id, _before, _after in rows}
+    )
+
+
+def _write_sqlite(cursor, prefix, stage, params, *, relative, label, db_now, ledger):
+    """The same in three statements: SQLite has no data-modifying CTEs, and its
+    write lock (taken when the transaction began) already serialises writers."""
+    ledger_delta, ledger_after, new_stock, changed = (
+        ("t.qty", "i.stock + t.qty", "stock + t.qty", "t.qty <> 0")
+        if relative
+        else ("t.qty - i.stock", "t.qty", "t.qty", "i.stock <> t.qty")
+    )
+    cursor.execute(
+        f"{prefix} SELECT DISTINCT i.store_id FROM {ITEM_TABLE} i JOIN {stage} t ON t.item_id = i.id WHERE {changed}",
+        params,
+    )
+    store_ids = sorted(row[0] for row in cursor.fetchall())
+    if not store_ids:
+        return [], []
+    cursor.execute(
+        f"{prefix} INSERT INTO {LEDGER_TABLE} {LEDGER_COLUMNS} "
+        f"SELECT i.id, {ledger_delta}, {ledger_after}, %s, %s, %s, %s, %s "
+        f"FROM {ITEM_TABLE} i JOIN {stage} t ON t.item_id = i.id WHERE {changed} "
+        f"RETURNING item_id, stock_after - delta, stock_after",
+        [*params, *ledger],
+    )
+    changes = [StockChange(*row) for row in cursor.fetchall()]
+    cursor.execute(
+        f"{prefix} UPDATE {ITEM_TABLE} SET stock = {new_stock}, update_source = %s, "
+        f"updated_at = %s FROM {stage} t WHERE t.item_id = {ITEM_TABLE}.id "
+        f"AND {changed.replace('i.stock', ITEM_TABLE + '.stock')}",
+        [*params, label, db_now],
+    )
+    return changes, store_ids
 
 
 @contextmanager

@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -29,7 +30,10 @@ __all__ = [
     "PermanentError",
     "PushLine",
     "PushResult",
+    "RemoteOrder",
+    "RemoteOrderLine",
     "RemoteProduct",
+    "RemoteReturn",
     "TransientError",
     "WebhookChange",
     "chunked",
@@ -47,7 +51,7 @@ class Capabilities:
     batch_limit: int | None  # most items one write call carries
     rate_limit: str  # human description shown to staff
     webhooks: bool = False
-    orders: bool = False
+    orders: bool = False  # lists the orders changed since a time (the hub takes their stock off)
     product_import: bool = False
 
 
@@ -97,6 +101,46 @@ class WebhookChange:
     sku: str | None
     remote_id: str | None
     quantity: int | None
+
+
+@dataclass(frozen=True)
+class RemoteOrderLine:
+    """One SKU of a cart's order: ``quantity`` as ordered now (edits count, refunds don't lower it),
+    ``restocked`` the cart's running total of units put back by refunds or returns."""
+
+    sku: str
+    quantity: int
+    restocked: int = 0
+
+
+@dataclass(frozen=True)
+class RemoteReturn:
+    """Units a return order brings back from the cart's sale order ``source_id``."""
+
+    source_id: str
+    lines: tuple[RemoteOrderLine, ...]
+
+
+@dataclass(frozen=True)
+class RemoteOrder:
+    """A cart's order as the hub needs it: identity, version, status and lines.
+
+    ``status`` is one of the hub's order statuses (``inventory.orders.Order``);
+    ``takes_stock`` is False for orders the cart itself has not taken stock for
+    (unpaid, failed, drafts): the hub records them holding nothing, and puts
+    back what they held if they go back to such a status. ``version`` grows with
+    every change; ``updated_at`` is the cart's modification time (the cursor).
+    """
+
+    external_id: str
+    version: int
+    updated_at: datetime
+    status: str
+    takes_stock: bool
+    lines: tuple[RemoteOrderLine, ...]
+    cart_status: str = ""
+    returns: tuple[RemoteReturn, ...] = ()
+    problems: tuple[str, ...] = field(default=())
 
 
 class AdapterError(Exception):
@@ -244,6 +288,14 @@ class Adapter(ABC):
     def fetch_products(self) -> Iterator[RemoteProduct]:
         raise self._unsupported("product import")
 
+    def fetch_orders(self, since: datetime) -> Iterator[list[RemoteOrder]]:
+        """Pages of the orders changed at or after ``since``, oldest change first.
+
+        The engine records a page before asking for the next one and then moves
+        its cursor, so a run cut short resumes where the last recorded page ended.
+        """
+        raise self._unsupported("order pulls")
+
     def verify_webhook(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
         raise self._unsupported("webhooks")
 
@@ -258,3 +310,37 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
         if key.lower() == lower:
             return value
     return None
+
+
+def walk_modified(
+    fetch: Callable[[datetime, int], tuple[list[RemoteOrder], bool]],
+    since: datetime,
+    *,
+    tie: timedelta = timedelta(seconds=1),
+) -> Iterator[list[RemoteOrder]]:
+    """Page through a "modified after, oldest first" list that only has page numbers.
+
+    ``fetch(after, page)`` returns one page and whether more pages follow.
+    Numbered pages shift under a reader when an order is modified meanwhile (it
+    jumps to the end, and the order after it slides onto a page already read).
+    So after each page the filter moves up to the newest change seen (less
+    ``tie``, for orders changed in the same second) and reading starts again at
+    page 1; only when a whole page shares one second does it fall back to the
+    next page number. Orders already yielded at the same version are dropped.
+    """
+    seen: dict[str, int] = {}
+    after, page = since, 1
+    while True:
+        rows, more = fetch(after, page)
+        fresh = [order for order in rows if seen.get(order.external_id) != order.version]
+        for order in fresh:
+            seen[order.external_id] = order.version
+        if fresh:
+            yield fresh
+        if not more or not rows:
+            return
+        newest = max(order.updated_at for order in rows) - tie
+        if newest > after:
+            after, page = newest, 1
+        else:
+            page += 1

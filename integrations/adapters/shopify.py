@@ -16,6 +16,17 @@ Correctness rules this adapter keeps (design.md §6 "Push correctness"):
   reported with Shopify's reason and the rest resent without them.
 * Throttling arrives as HTTP 200 with ``THROTTLED``; the wait is computed from
   the cost bucket, and calls are paced so they rarely get throttled at all.
+
+Orders (``fetch_orders``): ``orders(query: "updated_at:>='…'", sortKey:
+UPDATED_AT)`` paged by cursor. Shopify commits stock when an order is created,
+paid or not, so every order that is not cancelled takes stock (pending and
+authorized payments included); ``cancelledAt`` makes it cancelled (what goes
+back then follows the store's ``restock_on_cancel``). A line's ordered quantity
+is ``currentQuantity`` (after edits) plus its refunded units; its restocked
+units are the refund line items whose ``restockType`` puts stock back
+(RETURN, CANCEL, LEGACY_RESTOCK), never NO_RESTOCK. The version is
+``updatedAt`` in epoch milliseconds. Orders with refunds, or with more lines
+than the list query carries, are read once more by id for the rest.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -42,6 +54,8 @@ from .base import (
     PermanentError,
     PushLine,
     PushResult,
+    RemoteOrder,
+    RemoteOrderLine,
     RemoteProduct,
     WebhookChange,
     chunked,
@@ -116,6 +130,70 @@ mutation HubSet($input: InventorySetQuantitiesInput!, $key: String!) {
 """
 
 
+_ORDER_FIELDS = """
+      id
+      legacyResourceId
+      name
+      updatedAt
+      cancelledAt
+      closed
+      displayFinancialStatus
+      displayFulfillmentStatus
+"""
+
+_ORDERS = (
+    """
+query HubOrders($first: Int!, $after: String, $q: String!, $lines: Int!) {
+  orders(first: $first, after: $after, query: $q, sortKey: UPDATED_AT) {
+    nodes {"""
+    + _ORDER_FIELDS
+    + """      lineItems(first: $lines) { nodes { id sku quantity currentQuantity } pageInfo { hasNextPage } }
+      refunds { id }
+    }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+)
+
+_ORDER_DETAIL = """
+query HubOrderDetail($id: ID!, $after: String) {
+  order(id: $id) {
+    lineItems(first: 100, after: $after) {
+      nodes { id sku quantity currentQuantity }
+      pageInfo { hasNextPage endCursor }
+    }
+    refunds {
+      id
+      refundLineItems(first: 100) { nodes { quantity restockType lineItem { id } } }
+    }
+  }
+}
+"""
+
+RESTOCKING = frozenset({"RETURN", "CANCEL", "LEGACY_RESTOCK"})
+
+
+def _instant(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _order_status(node: Mapping[str, Any]) -> str:
+    """Shopify's order state as one of the hub's statuses (cancelled wins, then refunds, shipping, payment)."""
+    if node.get("cancelledAt"):
+        return "cancelled"
+    financial = node.get("displayFinancialStatus") or ""
+    if financial == "REFUNDED":
+        return "refunded"
+    if node.get("closed"):
+        return "completed"
+    if node.get("displayFulfillmentStatus") == "FULFILLED":
+        return "shipped"
+    if financial in ("PAID", "PARTIALLY_PAID", "PARTIALLY_REFUNDED"):
+        return "paid"
+    return "open"
+
+
 def item_gid(value: str | int) -> str:
     """Accept a gid or a numeric id (REST and webhooks use numbers)."""
     text = str(value)
@@ -153,6 +231,7 @@ class ShopifyAdapter(Adapter):
         batch_limit=MAX_BATCH,
         rate_limit="GraphQL cost bucket: 2,000 points restoring 100/s (standard plan), 1,000 per query",
         webhooks=True,
+        orders=True,
         product_import=True,
     )
     credential_fields = ("access_token",)
@@ -506,6 +585,85 @@ class ShopifyAdapter(Adapter):
                 quantity=_available(item) if item.get("tracked") else None,
                 remote_id=item.get("id") or node["id"],
             )
+
+    # -- orders -----------------------------------------------------------------------
+
+    def fetch_orders(self, since: datetime) -> Iterator[list[RemoteOrder]]:
+        stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        query = f"updated_at:>='{stamp}'"
+        first = max(1, min(250, int(self.options.get("orders_page_size") or 10)))
+        lines = 50
+        after = None
+        while True:
+            data = self._graphql(
+                _ORDERS,
+                {"first": first, "after": after, "q": query, "lines": lines},
+                cost=2 + first * (4 + lines),
+                label="orders",
+            )
+            conn = data.get("orders") or {}
+            yield [self._order(node) for node in conn.get("nodes") or []]
+            page = conn.get("pageInfo") or {}
+            if not page.get("hasNextPage"):
+                return
+            after = page.get("endCursor")
+
+    def _order(self, node: Mapping[str, Any]) -> RemoteOrder:
+        items = list((node.get("lineItems") or {}).get("nodes") or [])
+        refunds: list[dict[str, Any]] = []
+        if node.get("refunds") or ((node.get("lineItems") or {}).get("pageInfo") or {}).get("hasNextPage"):
+            items, refunds = self._order_detail(node["id"])
+        refunded: dict[str, int] = {}
+        restocked: dict[str, int] = {}
+        for refund in refunds:
+            for row in (refund.get("refundLineItems") or {}).get("nodes") or []:
+                line_id = (row.get("lineItem") or {}).get("id")
+                refunded[line_id] = refunded.get(line_id, 0) + int(row.get("quantity") or 0)
+                if row.get("restockType") in RESTOCKING:
+                    restocked[line_id] = restocked.get(line_id, 0) + int(row.get("quantity") or 0)
+        lines = []
+        for item in items:
+            if not item.get("sku"):
+                continue  # custom items, tips and gift cards hold no stock
+            current = item.get("currentQuantity")
+            if current is None:
+                current = item.get("quantity") or 0
+            lines.append(
+                RemoteOrderLine(
+                    sku=item["sku"],
+                    quantity=int(current) + refunded.get(item["id"], 0),
+                    restocked=restocked.get(item["id"], 0),
+                )
+            )
+        updated = _instant(node["updatedAt"])
+        status = _order_status(node)
+        return RemoteOrder(
+            external_id=str(node.get("legacyResourceId") or node["id"].rsplit("/", 1)[-1]),
+            version=int(updated.timestamp() * 1000),
+            updated_at=updated,
+            status=status,
+            takes_stock=True,
+            lines=tuple(lines),
+            cart_status=f"{node.get('displayFinancialStatus')}/{node.get('displayFulfillmentStatus')}",
+        )
+
+    def _order_detail(self, order_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        items: list[dict[str, Any]] = []
+        refunds: list[dict[str, Any]] = []
+        after = None
+        while True:
+            data = self._graphql(
+                _ORDER_DETAIL, {"id": order_id, "after": after}, cost=420, label="order detail"
+            )
+            order = data.get("order") or {}
+            conn = order.get("lineItems") or {}
+            items += conn.get("nodes") or []
+            if after is None:
+                refunds = order.get("refunds") or []
+            page = conn.get("pageInfo") or {}
+            if not page.get("hasNextPage"):
+                return items, refunds
+            after = page.get("endCursor")
 
     # -- webhooks ---------------------------------------------------------------------
 

@@ -16,6 +16,21 @@ Why it looks the way it does:
 * Square has no compare-and-set: drift is found by reading counts first.
 * Square documents no rate; a 429 ``RATE_LIMITED`` comes without Retry-After,
   so it backs off with jitter.
+
+Orders (``fetch_orders``): ``POST /v2/orders/search`` at our location with
+``date_time_filter.updated_at.start_at`` and ``sort_field: UPDATED_AT`` (Square
+requires the two to match), paged by ``cursor`` (the end of the range is fixed
+when the first page is read, so an order updated meanwhile waits for the next
+run). Lines name ITEM_VARIATION ids; their SKUs come from
+``/v2/catalog/batch-retrieve`` (deleted variations included), cached per run.
+Square takes stock when an order is paid: OPEN orders with a tender (paid,
+awaiting fulfillment) and COMPLETED ones take stock; DRAFT orders and OPEN
+orders nobody has paid hold none; CANCELED is cancelled. Returns live on
+separate return orders (``returns[].source_order_id`` with
+``return_line_items``); each is passed on as a return of its sale order and
+counted as restocked (Square's Orders API does not say whether a returned item
+went back on the shelf; a return is taken to mean it did). The version is
+Square's own ``version`` counter.
 """
 
 from __future__ import annotations
@@ -41,7 +56,10 @@ from .base import (
     PermanentError,
     PushLine,
     PushResult,
+    RemoteOrder,
+    RemoteOrderLine,
     RemoteProduct,
+    RemoteReturn,
     WebhookChange,
     chunked,
     content_key,
@@ -59,6 +77,14 @@ def _quantity(value: Any) -> int | None:
     except (InvalidOperation, TypeError):
         return None
     return int(amount) if amount == amount.to_integral_value() else None
+
+
+def _instant(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _rfc3339(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _message(response: requests.Response) -> str:
@@ -82,6 +108,7 @@ class SquareAdapter(Adapter):
         batch_limit=MAX_BATCH,
         rate_limit="undocumented; 429 RATE_LIMITED is backed off with jitter",
         webhooks=True,
+        orders=True,
         product_import=True,
     )
     credential_fields = ("access_token",)
@@ -94,6 +121,7 @@ class SquareAdapter(Adapter):
         self.batch_size = max(1, min(MAX_BATCH, int(self.options.get("batch_size") or MAX_BATCH)))
         self.check_drift = bool(self.options.get("check_drift", True))
         self.webhook_url = str(self.options.get("webhook_url") or "")
+        self._skus: dict[str, str | None] = {}  # variation id -> SKU, for order lines
 
     def _call(self, method: str, path: str, *, params=None, json_body=None, label: str) -> requests.Response:
         return self.client.request(
@@ -349,6 +377,100 @@ class SquareAdapter(Adapter):
             yield RemoteProduct(
                 sku=data["sku"], name=name, price=price, quantity=quantity, remote_id=variation["id"]
             )
+
+    # -- orders -----------------------------------------------------------------------
+
+    def fetch_orders(self, since: datetime) -> Iterator[list[RemoteOrder]]:
+        query = {
+            "filter": {"date_time_filter": {"updated_at": {"start_at": _rfc3339(since)}}},
+            "sort": {"sort_field": "UPDATED_AT", "sort_order": "ASC"},
+        }
+        limit = max(1, min(1000, int(self.options.get("orders_page_size") or 500)))
+        cursor = None
+        while True:
+            body: dict[str, Any] = {
+                "location_ids": [self._location()],
+                "query": query,
+                "limit": limit,
+                "return_entries": False,
+            }
+            if cursor:
+                body["cursor"] = cursor
+            answer = self._call("POST", "/v2/orders/search", json_body=body, label="search orders").json()
+            orders = answer.get("orders") or []
+            self._learn_skus(
+                [
+                    line.get("catalog_object_id")
+                    for order in orders
+                    for line in [
+                        *(order.get("line_items") or []),
+                        *(item for ret in order.get("returns") or [] for item in ret.get("return_line_items") or []),
+                    ]
+                ]
+            )
+            yield [self._order(order) for order in orders]
+            cursor = answer.get("cursor")
+            if not cursor:
+                return
+
+    def _learn_skus(self, ids: Sequence[str | None]) -> None:
+        wanted = [i for i in dict.fromkeys(ids) if i and i not in self._skus]
+        for chunk in chunked(wanted, 1000):
+            answer = self._call(
+                "POST",
+                "/v2/catalog/batch-retrieve",
+                json_body={"object_ids": chunk, "include_related_objects": False, "include_deleted_objects": True},
+                label="catalog lookup",
+            ).json()
+            for obj in answer.get("objects") or []:
+                if obj.get("type") == "ITEM_VARIATION":
+                    self._skus[obj["id"]] = (obj.get("item_variation_data") or {}).get("sku") or None
+            for object_id in chunk:
+                self._skus.setdefault(object_id, None)
+
+    def _lines(self, rows: Sequence[Mapping[str, Any]], problems: list[str]) -> tuple[RemoteOrderLine, ...]:
+        lines = []
+        for row in rows:
+            sku = self._skus.get(row.get("catalog_object_id") or "")
+            if not sku:
+                continue  # custom amounts and variations without a SKU hold no stock we know
+            quantity = _quantity(row.get("quantity"))
+            if quantity is None or quantity < 0:
+                problems.append(f"{sku}: quantity {row.get('quantity')!r} is not a whole number of units")
+                continue
+            lines.append(RemoteOrderLine(sku=sku, quantity=quantity))
+        return tuple(lines)
+
+    def _order(self, order: Mapping[str, Any]) -> RemoteOrder:
+        state = str(order.get("state") or "")
+        paid = bool(order.get("tenders"))
+        status, takes = {
+            "DRAFT": ("open", False),
+            "OPEN": ("paid", True) if paid else ("open", False),
+            "COMPLETED": ("completed", True),
+            "CANCELED": ("cancelled", True),
+        }.get(state, ("open", True))
+        problems: list[str] = []
+        returns = tuple(
+            RemoteReturn(
+                source_id=str(ret["source_order_id"]),
+                lines=self._lines(ret.get("return_line_items") or [], problems),
+            )
+            for ret in order.get("returns") or []
+            if ret.get("source_order_id")
+        )
+        updated = _instant(order.get("updated_at") or order["created_at"])
+        return RemoteOrder(
+            external_id=str(order["id"]),
+            version=int(order.get("version") or 0),
+            updated_at=updated,
+            status=status,
+            takes_stock=takes,
+            lines=self._lines(order.get("line_items") or [], problems),
+            cart_status=state,
+            returns=returns,
+            problems=tuple(problems),
+        )
 
     # -- webhooks ---------------------------------------------------------------------
 

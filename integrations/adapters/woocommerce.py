@@ -17,6 +17,22 @@ Why it looks the way it does:
 * Over HTTPS the keys go as Basic auth; over plain HTTP WordPress ignores Basic,
   so requests are signed with OAuth 1.0a (one-legged, HMAC-SHA256), freshly for
   every attempt because nonces are single-use.
+
+Orders (``fetch_orders``): ``GET orders?modified_after=…&dates_are_gmt=true&
+orderby=modified&order=asc`` in pages of 100 (``X-WP-TotalPages``), walked by
+:func:`~.base.walk_modified` so an order modified meanwhile cannot push another
+off the pages read. Which statuses take stock follows WooCommerce's own rule
+(it reduces stock on processing, on-hold and completed, and puts it back when an
+order returns to pending or is cancelled): ``processing`` (paid), ``on-hold``
+(awaiting a bank transfer or cheque), ``completed`` and ``refunded`` take stock;
+``pending`` (unpaid), ``failed`` and ``checkout-draft`` hold none;
+``cancelled`` is cancelled. Unknown statuses (plugins add their own, mostly
+after payment) take stock. A line's quantity is ``quantity`` (edits change it,
+refunds do not); its restocked units are WooCommerce's own running total
+``_restock_refunded_items`` in the line's meta data, written only when a refund
+restocked. (``GET orders/{id}/refunds`` lists refunded units as negative
+quantities but cannot say whether they went back to stock: ``api_restock`` is
+write-only.) The version is ``date_modified_gmt`` in epoch milliseconds.
 """
 
 from __future__ import annotations
@@ -28,6 +44,7 @@ import json
 import secrets
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -44,10 +61,13 @@ from .base import (
     PermanentError,
     PushLine,
     PushResult,
+    RemoteOrder,
+    RemoteOrderLine,
     RemoteProduct,
     WebhookChange,
     chunked,
     header,
+    walk_modified,
 )
 
 MAX_BATCH = 100
@@ -100,6 +120,33 @@ class OAuth1(AuthBase):
         return request
 
 
+# WooCommerce status -> (hub status, takes stock)
+ORDER_STATUSES = {
+    "pending": ("open", False),
+    "failed": ("open", False),
+    "checkout-draft": ("open", False),
+    "on-hold": ("open", True),
+    "processing": ("paid", True),
+    "completed": ("completed", True),
+    "refunded": ("refunded", True),
+    "cancelled": ("cancelled", True),
+}
+
+
+def _gmt(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "")).replace(tzinfo=UTC)
+
+
+def _meta_int(item: Mapping[str, Any], key: str) -> int:
+    for meta in item.get("meta_data") or []:
+        if isinstance(meta, dict) and meta.get("key") == key:
+            try:
+                return max(0, int(float(meta.get("value") or 0)))
+            except (TypeError, ValueError):
+                return 0
+    return 0
+
+
 def _remote(product: Mapping[str, Any]) -> str:
     parent = product.get("parent_id") or 0
     return (
@@ -132,6 +179,7 @@ class WooCommerceAdapter(Adapter):
         batch_limit=MAX_BATCH,
         rate_limit="no core limit; hosts and firewalls may answer 429/503 (Retry-After honoured)",
         webhooks=True,
+        orders=True,
         product_import=True,
     )
     credential_fields = ("consumer_key", "consumer_secret")
@@ -371,6 +419,56 @@ class WooCommerceAdapter(Adapter):
                 quantity=_managed_quantity(product),
                 remote_id=_remote(product),
             )
+
+    # -- orders -----------------------------------------------------------------------
+
+    def fetch_orders(self, since: datetime) -> Iterator[list[RemoteOrder]]:
+        per_page = max(1, min(100, int(self.options.get("orders_page_size") or 100)))
+
+        def fetch(after: datetime, page: int) -> tuple[list[RemoteOrder], bool]:
+            params = {
+                "modified_after": after.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+                "dates_are_gmt": "true",
+                "orderby": "modified",
+                "order": "asc",
+                "page": page,
+                "per_page": per_page,
+            }
+            response = self._call("GET", "orders", params=params, label="orders")
+            rows = response.json()
+            if not isinstance(rows, list):
+                raise PermanentError("WooCommerce orders: unexpected answer")
+            try:
+                pages = int(response.headers.get("X-WP-TotalPages") or 0)
+            except ValueError:
+                pages = 0
+            return [self._order(row) for row in rows], page < pages
+
+        yield from walk_modified(fetch, since)
+
+    @staticmethod
+    def _order(row: Mapping[str, Any]) -> RemoteOrder:
+        cart_status = str(row.get("status") or "")
+        status, takes = ORDER_STATUSES.get(cart_status, ("open", True))
+        lines = tuple(
+            RemoteOrderLine(
+                sku=item["sku"],
+                quantity=max(0, int(item.get("quantity") or 0)),
+                restocked=_meta_int(item, "_restock_refunded_items"),
+            )
+            for item in row.get("line_items") or []
+            if item.get("sku")
+        )
+        updated = _gmt(row.get("date_modified_gmt") or row["date_created_gmt"])
+        return RemoteOrder(
+            external_id=str(row["id"]),
+            version=int(updated.timestamp() * 1000),
+            updated_at=updated,
+            status=status,
+            takes_stock=takes,
+            lines=lines,
+            cart_status=cart_status,
+        )
 
     # -- webhooks ---------------------------------------------------------------------
 

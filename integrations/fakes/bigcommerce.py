@@ -9,14 +9,23 @@ while); the legacy catalog variant batch (≤ 50, else 413) where
 ``inventory_tracking: none`` silently ignores levels; the store-wide quota of
 150 requests per 30 s with its four headers on every answer; 429 (and, via
 ``inject``, header-less 429s for platform load); ``meta.pagination``.
+
+Orders (v2): ``GET v2/orders`` with ``min_date_modified``/``max_date_modified``
+(RFC 2822 or ISO 8601, inclusive), ``sort`` (``field:asc|desc``), ``page`` and
+``limit`` (≤ 250), answering ``204 No Content`` when nothing matches and v2's
+error arrays (``[{"status", "message"}]``); ``GET v2/orders/{id}`` and
+``GET v2/orders/{id}/products`` (``sku``, ``quantity``, ``quantity_refunded``).
 """
 
 from __future__ import annotations
 
+import email.utils
 import itertools
 import json
 import math
+import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from .server import FakeServer, FixedWindow, HttpError, Request, Response, json_response, serve_forever
@@ -66,6 +75,8 @@ class BigCommerceFake(FakeServer):
         self.levels: dict[tuple[int, int], int] = {}  # (location, variant) -> on hand
         self.pending: list[tuple[float, int, int, int]] = []  # (due, location, variant, quantity)
         self.transactions: list[str] = []
+        self.orders: dict[int, dict[str, Any]] = {}
+        self._order_seq = itertools.count(100)
 
     # -- seeding --------------------------------------------------------------------
 
@@ -146,6 +157,88 @@ class BigCommerceFake(FakeServer):
             raise KeyError(f"{len(hits)} variants with SKU {sku!r}")
         return hits[0]
 
+    # -- orders (test helpers: what shoppers and staff do in BigCommerce) ---------------
+
+    STATUS_NAMES = {
+        0: "Incomplete",
+        1: "Pending",
+        2: "Shipped",
+        3: "Partially Shipped",
+        4: "Refunded",
+        5: "Cancelled",
+        6: "Declined",
+        7: "Awaiting Payment",
+        8: "Awaiting Pickup",
+        9: "Awaiting Shipment",
+        10: "Completed",
+        11: "Awaiting Fulfillment",
+        12: "Manual Verification Required",
+        13: "Disputed",
+        14: "Partially Refunded",
+    }
+
+    def _touch(self, order: dict[str, Any], at: float | None) -> None:
+        order["date_modified"] = max(order.get("date_modified", 0.0), self.wall_time() if at is None else at)
+
+    def _product_line(self, oid: int, sku: str, quantity: int) -> dict[str, Any]:
+        vid = next((v for v, row in self.variants.items() if row["sku"] == sku), 0)
+        pid = self.variants[vid]["product_id"] if vid else 0
+        return {
+            "id": next(self._id_seq),
+            "order_id": oid,
+            "product_id": pid,
+            "variant_id": vid,
+            "name": f"Item {sku}",
+            "sku": sku,
+            "quantity": quantity,
+            "quantity_refunded": 0,
+            "quantity_shipped": 0,
+        }
+
+    def add_order(
+        self, lines: dict[str, int] | list[tuple[str, int]], *, status_id: int = 11, at: float | None = None
+    ) -> int:
+        with self.lock:
+            oid = next(self._order_seq)
+            order = {
+                "id": oid,
+                "status_id": status_id,
+                "date_created": self.wall_time() if at is None else at,
+                "products": [
+                    self._product_line(oid, sku, qty)
+                    for sku, qty in (lines.items() if isinstance(lines, dict) else lines)
+                ],
+            }
+            self._touch(order, at)
+            self.orders[oid] = order
+            return oid
+
+    def edit_order(self, oid: int, lines: dict[str, int], at: float | None = None) -> None:
+        with self.lock:
+            order = self.orders[oid]
+            for sku, quantity in lines.items():
+                line = next((p for p in order["products"] if p["sku"] == sku), None)
+                if line is None:
+                    order["products"].append(self._product_line(oid, sku, quantity))
+                else:
+                    line["quantity"] = quantity
+            self._touch(order, at)
+
+    def set_order_status(self, oid: int, status_id: int, at: float | None = None) -> None:
+        with self.lock:
+            self.orders[oid]["status_id"] = status_id
+            self._touch(self.orders[oid], at)
+
+    def refund_order(self, oid: int, lines: dict[str, int], at: float | None = None) -> None:
+        with self.lock:
+            order = self.orders[oid]
+            for sku, quantity in lines.items():
+                line = next(p for p in order["products"] if p["sku"] == sku)
+                line["quantity_refunded"] += quantity
+            everything = all(p["quantity_refunded"] >= p["quantity"] for p in order["products"])
+            order["status_id"] = 4 if everything else 14
+            self._touch(order, at)
+
     def seed_demo(self) -> None:
         for n in range(1, 11):
             self.add_product(f"DEMO-{n:03d}", 0, name=f"Demo product {n}")
@@ -189,6 +282,10 @@ class BigCommerceFake(FakeServer):
         self.route("GET", base + r"/catalog/variants", self.list_variants)
         self.route("PUT", base + r"/catalog/variants", self.legacy_variants)
         self.route("GET", base + r"/catalog/products", self.list_products)
+        v2 = r"/stores/(?P<hash>[^/]+)/v2"
+        self.route("GET", v2 + r"/orders", self.list_orders)
+        self.route("GET", v2 + r"/orders/(?P<id>\d+)", self.get_order)
+        self.route("GET", v2 + r"/orders/(?P<id>\d+)/products", self.order_products)
 
     def not_found(self, request: Request) -> Response:
         return json_response(
@@ -342,6 +439,99 @@ class BigCommerceFake(FakeServer):
                     }
                 )
         return self._paged(request, rows)
+
+    # -- orders (v2) -------------------------------------------------------------------
+
+    @staticmethod
+    def _v2_error(status: int, message: str) -> HttpError:
+        return HttpError(status, [{"status": status, "message": message}])
+
+    @staticmethod
+    def _rfc2822(ts: float) -> str:
+        return time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(ts))
+
+    def _v2_date(self, request: Request, name: str) -> float | None:
+        raw = request.arg(name)
+        if raw is None:
+            return None
+        try:
+            return email.utils.parsedate_to_datetime(raw).timestamp()
+        except (TypeError, ValueError, IndexError):
+            pass
+        try:
+            when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            raise self._v2_error(400, f"The field '{name}' is invalid.") from None
+        return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+    def _v2_page(self, request: Request) -> tuple[int, int]:
+        try:
+            page = int(request.arg("page", "1"))
+            limit = int(request.arg("limit", "50"))
+        except ValueError:
+            raise self._v2_error(400, "The field 'page' or 'limit' is invalid.") from None
+        if page < 1 or not 1 <= limit <= 250:
+            raise self._v2_error(400, "The field 'limit' is invalid: it must be between 1 and 250.")
+        return page, limit
+
+    def _render_order(self, order: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": order["id"],
+            "status_id": order["status_id"],
+            "status": self.STATUS_NAMES.get(order["status_id"], "Unknown"),
+            "date_created": self._rfc2822(order["date_created"]),
+            "date_modified": self._rfc2822(order["date_modified"]),
+            "items_total": sum(p["quantity"] for p in order["products"]),
+            "products": {
+                "url": f"{self.url}/stores/{self.store_hash}/v2/orders/{order['id']}/products",
+                "resource": f"/orders/{order['id']}/products",
+            },
+        }
+
+    def list_orders(self, request: Request):
+        page, limit = self._v2_page(request)
+        low = self._v2_date(request, "min_date_modified")
+        high = self._v2_date(request, "max_date_modified")
+        sort = request.arg("sort", "id:asc")
+        field_name, _, direction = sort.partition(":")
+        if field_name not in ("id", "customer_id", "date_created", "date_modified", "status_id", "channel_id") or (
+            direction not in ("asc", "desc", "")
+        ):
+            raise self._v2_error(400, f"The field 'sort' is invalid: {sort}")
+        with self.lock:
+            rows = [
+                o
+                for o in self.orders.values()
+                if (low is None or int(o["date_modified"]) >= low) and (high is None or int(o["date_modified"]) <= high)
+            ]
+
+            def key(order):
+                value = order.get(field_name, 0)
+                return (int(value) if field_name.startswith("date") else value, order["id"])
+
+            rows.sort(key=key, reverse=direction == "desc")
+            chunk = rows[(page - 1) * limit : page * limit]
+            if not chunk:
+                return Response(204, b"", {})
+            return json_response(200, [self._render_order(o) for o in chunk])
+
+    def get_order(self, request: Request):
+        with self.lock:
+            order = self.orders.get(int(request.match.group("id")))
+            if order is None:
+                raise self._v2_error(404, "The requested resource was not found.")
+            return self._render_order(order)
+
+    def order_products(self, request: Request):
+        page, limit = self._v2_page(request)
+        with self.lock:
+            order = self.orders.get(int(request.match.group("id")))
+            if order is None:
+                raise self._v2_error(404, "The requested resource was not found.")
+            chunk = [dict(p) for p in order["products"][(page - 1) * limit : page * limit]]
+        if not chunk:
+            return Response(204, b"", {})
+        return json_response(200, chunk)
 
     # -- writes ---------------------------------------------------------------------
 

@@ -174,6 +174,7 @@ class _Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
     seconds: float = 0.0
+    skip: int = 0  # matching requests to let through before the fault starts
 
 
 Handler = Callable[[Request], "Response | tuple | dict | list | None"]
@@ -262,8 +263,13 @@ class FakeServer:
         headers: Mapping[str, str] | None = None,
         body: Any = None,
         method: str | None = None,
+        skip: int = 0,
     ) -> None:
-        """Answer the next ``times`` matching requests with ``status`` (before auth)."""
+        """Answer the next ``times`` matching requests with ``status`` (before auth).
+
+        ``skip`` lets that many matching requests through first, so a fault can
+        land in the middle of a paged read (page 2 answers 429, say).
+        """
         with self.lock:
             self._faults.append(
                 _Fault(
@@ -273,6 +279,7 @@ class FakeServer:
                     status,
                     dict(headers or {}),
                     body,
+                    skip=skip,
                 )
             )
 
@@ -296,6 +303,9 @@ class FakeServer:
         with self.lock:
             for fault in faults:
                 if fault.remaining > 0 and (fault.method in (None, method)) and fault.pattern.search(path):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        continue
                     fault.remaining -= 1
                     return fault
         return None
@@ -526,6 +536,11 @@ class TokenBucket:
     def refund(self, amount: float) -> None:
         self._restore()
         self.tokens = min(self.capacity, self.tokens + amount)
+
+    def drain(self) -> None:
+        """Spend every token now, as another app sharing the bucket would."""
+        self._restore()
+        self.tokens = 0.0
 
 
 class FixedWindow:

@@ -15,6 +15,7 @@ header, and ``Link`` paging.
 from __future__ import annotations
 
 import base64
+import calendar
 import hashlib
 import hmac
 import itertools
@@ -535,6 +536,8 @@ class ShopifyFake(FakeServer):
         self.idempotency: dict[str, tuple[str, Any]] = {}
         self.applied_writes = 0  # inventorySetQuantities calls that changed state
         self.throttled = 0  # calls refused for lack of cost points
+        self.orders: dict[int, dict[str, Any]] = {}
+        self._order_numbers = itertools.count(1001)
         self.default_location = self.add_location("Shop location")
 
     # -- seeding ------------------------------------------------------------------------
@@ -612,6 +615,88 @@ class ShopifyFake(FakeServer):
         with self.lock:
             key = (self._item_for_sku(sku), location_id or self.default_location)
             self.levels[key] = {"available": quantity, "on_hand": quantity}
+
+    # -- orders (test helpers: what shoppers and staff do in Shopify) -----------------------------
+
+    def _touch(self, order: dict[str, Any], at: float | None = None) -> None:
+        order["updated_at"] = max(order.get("updated_at", 0.0), self.wall_time() if at is None else at)
+
+    def add_order(
+        self,
+        lines: Mapping[str, int] | list[tuple[str, int]],
+        *,
+        financial: str = "PAID",
+        at: float | None = None,
+    ) -> int:
+        """A new order (``lines`` as SKU → units; a blank SKU is a custom item). Returns its id."""
+        with self.lock:
+            oid = self._next_id()
+            order: dict[str, Any] = {
+                "id": oid,
+                "name": f"#{next(self._order_numbers)}",
+                "created_at": self.wall_time() if at is None else at,
+                "cancelled_at": None,
+                "closed": False,
+                "financial": financial,
+                "fulfillment": "UNFULFILLED",
+                "lines": [],
+                "refunds": [],
+            }
+            for sku, quantity in (lines.items() if isinstance(lines, Mapping) else lines):
+                order["lines"].append(
+                    {"id": self._next_id(), "sku": sku, "quantity": quantity, "current": quantity}
+                )
+            self._touch(order, at)
+            self.orders[oid] = order
+            return oid
+
+    def edit_order(self, oid: int, lines: Mapping[str, int], at: float | None = None) -> None:
+        """An order edit: each SKU's current quantity becomes the given one (new SKUs are added)."""
+        with self.lock:
+            order = self.orders[oid]
+            for sku, quantity in lines.items():
+                line = next((line for line in order["lines"] if line["sku"] == sku), None)
+                if line is None:
+                    order["lines"].append(
+                        {"id": self._next_id(), "sku": sku, "quantity": quantity, "current": quantity}
+                    )
+                else:
+                    line["current"] = quantity
+            self._touch(order, at)
+
+    def set_order_status(
+        self, oid: int, *, financial: str | None = None, fulfillment: str | None = None, at: float | None = None
+    ) -> None:
+        with self.lock:
+            order = self.orders[oid]
+            order["financial"] = financial or order["financial"]
+            order["fulfillment"] = fulfillment or order["fulfillment"]
+            self._touch(order, at)
+
+    def cancel_order(self, oid: int, at: float | None = None) -> None:
+        with self.lock:
+            order = self.orders[oid]
+            order["cancelled_at"] = self.wall_time() if at is None else at
+            order["closed"] = True
+            self._touch(order, at)
+
+    def refund_order(
+        self, oid: int, lines: Mapping[str, int], *, restock: bool = True, at: float | None = None
+    ) -> None:
+        """A refund of ``lines`` (SKU → units), put back in stock (RETURN) or not (NO_RESTOCK)."""
+        with self.lock:
+            order = self.orders[oid]
+            rows = []
+            for sku, quantity in lines.items():
+                line = next(line for line in order["lines"] if line["sku"] == sku)
+                line["current"] -= quantity
+                rows.append(
+                    {"line_id": line["id"], "quantity": quantity, "restock": "RETURN" if restock else "NO_RESTOCK"}
+                )
+            order["refunds"].append({"id": self._next_id(), "lines": rows})
+            everything = all(line["current"] == 0 for line in order["lines"])
+            order["financial"] = "REFUNDED" if everything else "PARTIALLY_REFUNDED"
+            self._touch(order, at)
 
     def seed_demo(self) -> None:
         for n in range(1, 11):
@@ -1108,6 +1193,107 @@ class ShopifyFake(FakeServer):
             "inventoryItem": self._item_obj(iid),
         }
 
+    def _orders_connection(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """``orders(first, after, query, sortKey: UPDATED_AT)``: keyset cursors on (updatedAt, id)."""
+        first = args.get("first")
+        if not isinstance(first, int) or not 0 <= first <= MAX_PAGE:
+            raise GraphQLError(f"first must be between 0 and {MAX_PAGE}", "BAD_REQUEST")
+        sort_key = args.get("sortKey") or "ID"
+        if sort_key not in ("UPDATED_AT", "CREATED_AT", "ID", "PROCESSED_AT"):
+            raise GraphQLError(f"Invalid sortKey {sort_key}", "BAD_REQUEST")
+        key_name = {"UPDATED_AT": "updated_at", "CREATED_AT": "created_at"}.get(sort_key)
+
+        def key(order):
+            return (int(order[key_name]) if key_name else 0, order["id"])
+
+        rows = sorted(self.orders.values(), key=key, reverse=bool(args.get("reverse")))
+        for op, when in _order_filters(args.get("query")):
+            compare = {
+                ">=": lambda v, w=when: v >= w,
+                ">": lambda v, w=when: v > w,
+                "<=": lambda v, w=when: v <= w,
+                "<": lambda v, w=when: v < w,
+            }[op]
+            rows = [order for order in rows if compare(int(order["updated_at"]))]
+        if args.get("after"):
+            try:
+                last = tuple(json.loads(base64.b64decode(args["after"])))
+            except (ValueError, TypeError):
+                raise GraphQLError(f"Invalid cursor: {args['after']}", "BAD_REQUEST") from None
+            if args.get("reverse"):
+                rows = [order for order in rows if key(order) < last]
+            else:
+                rows = [order for order in rows if key(order) > last]
+        page = rows[:first]
+        nodes = [self._order_obj(order["id"]) for order in page]
+        cursors = [base64.b64encode(json.dumps(list(key(order))).encode()).decode() for order in page]
+        return {
+            "__typename": "OrderConnection",
+            "nodes": nodes,
+            "edges": [{"__typename": "OrderEdge", "cursor": c, "node": n} for c, n in zip(cursors, nodes)],
+            "pageInfo": {
+                "__typename": "PageInfo",
+                "hasNextPage": len(rows) > first,
+                "hasPreviousPage": bool(args.get("after")),
+                "startCursor": cursors[0] if cursors else None,
+                "endCursor": cursors[-1] if cursors else None,
+            },
+        }
+
+    def _line_obj(self, line: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "__typename": "LineItem",
+            "id": gid("LineItem", line["id"]),
+            "sku": line["sku"] or None,
+            "name": f"Item {line['sku']}",
+            "quantity": line["quantity"],
+            "currentQuantity": line["current"],
+            "refundableQuantity": line["current"],
+            "unfulfilledQuantity": line["current"],
+        }
+
+    def _order_obj(self, oid: int) -> dict[str, Any]:
+        order = self.orders[oid]
+        lines = [self._line_obj(line) for line in order["lines"]]
+        by_id = {line["id"]: obj for line, obj in zip(order["lines"], lines)}
+
+        def refunds(args):
+            out = []
+            for refund in order["refunds"][: args.get("first") or None]:
+                rows = [
+                    {
+                        "__typename": "RefundLineItem",
+                        "quantity": row["quantity"],
+                        "restockType": row["restock"],
+                        "restocked": row["restock"] != "NO_RESTOCK",
+                        "lineItem": by_id[row["line_id"]],
+                    }
+                    for row in refund["lines"]
+                ]
+                out.append(
+                    {
+                        "__typename": "Refund",
+                        "id": gid("Refund", refund["id"]),
+                        "refundLineItems": lambda a, rows=rows: self._connection(rows, a),
+                    }
+                )
+            return out
+
+        return {
+            "__typename": "Order",
+            "id": gid("Order", oid),
+            "legacyResourceId": str(oid),
+            "name": order["name"],
+            "createdAt": _stamp(order["created_at"]),
+            "updatedAt": _stamp(order["updated_at"]),
+            "cancelledAt": _stamp(order["cancelled_at"]),
+            "closed": order["closed"],
+            "displayFinancialStatus": order["financial"],
+            "displayFulfillmentStatus": order["fulfillment"],
+            "lineItems": lambda args: self._connection(lines, args),
+            "refunds": refunds,
+        }
+
     def _matches(self, variant: dict[str, Any], product_title: str, terms) -> bool:
         if not terms:
             return True
@@ -1150,6 +1336,7 @@ class ShopifyFake(FakeServer):
                 ("InventoryItem", self._item_obj),
                 ("ProductVariant", self._variant_obj),
                 ("Location", lambda i: self._location_obj(i) if i in self.locations else None),
+                ("Order", lambda i: self._order_obj(i) if i in self.orders else None),
             ):
                 num = parse_gid(raw, kind)
                 if num is not None:
@@ -1183,6 +1370,12 @@ class ShopifyFake(FakeServer):
             ),
             "node": lambda args: node(args.get("id")),
             "nodes": nodes,
+            "orders": self._orders_connection,
+            "order": lambda args: (
+                self._order_obj(parse_gid(args.get("id"), "Order"))
+                if parse_gid(args.get("id"), "Order") in self.orders
+                else None
+            ),
         }
 
     # -- inventorySetQuantities ------------------------------------------------------------------
@@ -1408,6 +1601,22 @@ class ShopifyFake(FakeServer):
         if key:
             self.idempotency[key] = (fingerprint, payload)
         return payload
+
+
+def _stamp(ts: float | None) -> str | None:
+    return None if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def _order_filters(query: str | None) -> list[tuple[str, float]]:
+    """``updated_at:>='2024-01-02T03:04:05Z'`` (and ``>``, ``<``, ``<=``) terms; others are ignored."""
+    out = []
+    for op, raw in re.findall(r"updated_at:(>=|<=|>|<)?['\"]?([0-9T:.+\-Z]+)['\"]?", query or ""):
+        try:
+            when = calendar.timegm(time.strptime(raw[:19], "%Y-%m-%dT%H:%M:%S"))
+        except ValueError:
+            raise GraphQLError(f"Invalid search date: {raw}", "BAD_REQUEST") from None
+        out.append((op or ">=", when))
+    return out
 
 
 def _user_error(code: str, path: list[str], message: str) -> dict[str, Any]:

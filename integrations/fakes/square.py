@@ -8,6 +8,14 @@ most 100 changes, quantities as decimal *strings*, ``occurred_at`` no older than
 needed; the whole batch refused when one change is bad, with Square's
 ``errors`` array naming the field; cursor paging; and 429 ``RATE_LIMITED``
 (Square documents no rate, so the default is a modest token bucket).
+
+Orders: ``POST /v2/orders/search`` needs 1 to 10 ``location_ids``; ``limit`` ≤
+1000 (default 500); one ``date_time_filter`` range (inclusive; an absent end is
+fixed at the first request of a cursor) whose field must equal
+``sort.sort_field``; ``state_filter``; a cursor only with the query it came
+from. ``POST /v2/catalog/batch-retrieve`` resolves variation ids (deleted ones
+with ``include_deleted_objects``). Returns are separate return orders whose
+``returns[].source_order_id`` names the sale.
 """
 
 from __future__ import annotations
@@ -77,6 +85,9 @@ class SquareFake(FakeServer):
         self.counts: dict[tuple[str, str], dict[str, Any]] = {}  # (variation, location) -> count
         self.idempotency: dict[str, tuple[str, Any]] = {}
         self.applied_batches = 0
+        self.deleted_variations: dict[str, dict[str, Any]] = {}
+        self.orders: dict[str, dict[str, Any]] = {}
+        self._cursors: dict[str, tuple[str, float]] = {}
         self.default_location = self.add_location("Main store")
 
     # -- seeding --------------------------------------------------------------------
@@ -126,7 +137,9 @@ class SquareFake(FakeServer):
 
     def delete_variation(self, vid: str) -> None:
         with self.lock:
-            self.variations.pop(vid, None)
+            gone = self.variations.pop(vid, None)
+            if gone is not None:
+                self.deleted_variations[vid] = gone
 
     def _set(self, vid: str, lid: str, quantity: Decimal | int) -> None:
         self.counts[(vid, lid)] = {"quantity": Decimal(quantity), "calculated_at": _rfc3339(self.wall_time())}
@@ -140,6 +153,115 @@ class SquareFake(FakeServer):
         """A count made in Square's dashboard or by a sale."""
         with self.lock:
             self._set(vid, location_id or self.default_location, quantity)
+
+    # -- orders (test helpers: what sellers and buyers do in Square) ---------------------
+
+    def variation_for(self, sku: str) -> str:
+        with self.lock:
+            hits = [vid for vid, v in self.variations.items() if v["sku"] == sku]
+            if len(hits) != 1:
+                raise KeyError(f"{len(hits)} variations with SKU {sku!r}")
+            return hits[0]
+
+    def _line(self, sku: str, quantity: int | str) -> dict[str, Any]:
+        return {
+            "uid": uuid.uuid4().hex[:22],
+            "catalog_object_id": self.variation_for(sku),
+            "catalog_version": 1,
+            "name": f"Item {sku}",
+            "quantity": str(quantity),
+            "item_type": "ITEM",
+        }
+
+    def _touch(self, order: dict[str, Any], at: float | None) -> None:
+        order["version"] = order.get("version", 0) + 1
+        order["updated_at"] = max(order.get("updated_at", 0.0), self.wall_time() if at is None else at)
+
+    def add_order(
+        self,
+        lines: dict[str, int | str] | list[tuple[str, int | str]],
+        *,
+        state: str = "OPEN",
+        paid: bool = True,
+        location_id: str | None = None,
+        at: float | None = None,
+    ) -> str:
+        """An order of SKU -> units at a location; ``paid`` adds a card tender."""
+        with self.lock:
+            oid = uuid.uuid4().hex[:24].upper()
+            order: dict[str, Any] = {
+                "id": oid,
+                "location_id": location_id or self.default_location,
+                "state": state,
+                "created_at": self.wall_time() if at is None else at,
+                "line_items": [
+                    self._line(sku, qty) for sku, qty in (lines.items() if isinstance(lines, dict) else lines)
+                ],
+                "tenders": [],
+                "returns": [],
+            }
+            if paid:
+                order["tenders"].append({"id": uuid.uuid4().hex[:24], "type": "CARD"})
+            self._touch(order, at)
+            self.orders[oid] = order
+            return oid
+
+    def edit_order(self, oid: str, lines: dict[str, int | str], at: float | None = None) -> None:
+        """``UpdateOrder`` on an open order: each SKU's quantity becomes the given one (0 removes it)."""
+        with self.lock:
+            order = self.orders[oid]
+            for sku, quantity in lines.items():
+                vid = self.variation_for(sku)
+                line = next((li for li in order["line_items"] if li["catalog_object_id"] == vid), None)
+                if line is None:
+                    order["line_items"].append(self._line(sku, quantity))
+                elif str(quantity) == "0":
+                    order["line_items"].remove(line)
+                else:
+                    line["quantity"] = str(quantity)
+            self._touch(order, at)
+
+    def set_order_state(self, oid: str, state: str, *, paid: bool | None = None, at: float | None = None) -> None:
+        with self.lock:
+            order = self.orders[oid]
+            order["state"] = state
+            if paid and not order["tenders"]:
+                order["tenders"].append({"id": uuid.uuid4().hex[:24], "type": "CARD"})
+            self._touch(order, at)
+
+    def return_items(self, oid: str, lines: dict[str, int], at: float | None = None) -> str:
+        """An itemized refund: a new return order naming ``oid`` as its source."""
+        with self.lock:
+            source = self.orders[oid]
+            rows = []
+            for sku, quantity in lines.items():
+                vid = self.variation_for(sku)
+                sold = next(li for li in source["line_items"] if li["catalog_object_id"] == vid)
+                rows.append(
+                    {
+                        "uid": uuid.uuid4().hex[:22],
+                        "source_line_item_uid": sold["uid"],
+                        "catalog_object_id": vid,
+                        "name": sold["name"],
+                        "quantity": str(quantity),
+                        "item_type": "ITEM",
+                    }
+                )
+            rid = uuid.uuid4().hex[:24].upper()
+            ret: dict[str, Any] = {
+                "id": rid,
+                "location_id": source["location_id"],
+                "state": "COMPLETED",
+                "created_at": self.wall_time() if at is None else at,
+                "line_items": [],
+                "tenders": [],
+                "returns": [{"uid": uuid.uuid4().hex[:22], "source_order_id": oid, "return_line_items": rows}],
+            }
+            self._touch(ret, at)
+            self.orders[rid] = ret
+            source.setdefault("refunds", []).append({"id": uuid.uuid4().hex[:24], "status": "COMPLETED"})
+            self._touch(source, at)
+            return rid
 
     def seed_demo(self) -> None:
         for n in range(1, 11):
@@ -191,6 +313,8 @@ class SquareFake(FakeServer):
         self.route("GET", r"/v2/catalog/list", self.list_catalog)
         self.route("POST", r"/v2/inventory/changes/batch-create", self.batch_create)
         self.route("POST", r"/v2/inventory/counts/batch-retrieve", self.batch_retrieve)
+        self.route("POST", r"/v2/orders/search", self.search_orders)
+        self.route("POST", r"/v2/catalog/batch-retrieve", self.catalog_batch_retrieve)
 
     def not_found(self, request: Request) -> Response:
         return json_response(
@@ -553,6 +677,96 @@ class SquareFake(FakeServer):
             self.idempotency[key] = (fingerprint, answer)
             return answer
 
+    def catalog_batch_retrieve(self, request: Request):
+        body = request.json() or {}
+        ids = body.get("object_ids")
+        if not isinstance(ids, list) or not ids:
+            raise _bad("object_ids is required", "object_ids", "MISSING_REQUIRED_PARAMETER")
+        if len(ids) > 1000:
+            raise _bad("object_ids may hold at most 1000 ids", "object_ids", "ARRAY_LENGTH_TOO_LONG")
+        with self.lock:
+            objects = []
+            for oid in ids:
+                if oid in self.variations:
+                    objects.append(self._variation_obj(oid))
+                elif oid in self.items:
+                    objects.append(self._item_obj(oid))
+                elif oid in self.deleted_variations and body.get("include_deleted_objects"):
+                    self.variations[oid] = self.deleted_variations[oid]
+                    try:
+                        obj = self._variation_obj(oid)
+                    finally:
+                        del self.variations[oid]
+                    objects.append({**obj, "is_deleted": True})
+        return {"objects": objects} if objects else {}
+
+    def search_orders(self, request: Request):
+        body = request.json() or {}
+        locations = body.get("location_ids")
+        if not isinstance(locations, list) or not locations:
+            raise _bad("At least one location_id must be provided.", "location_ids", "MISSING_REQUIRED_PARAMETER")
+        if len(locations) > 10:
+            raise _bad("Cannot provide more than 10 location_ids.", "location_ids")
+        unknown = [lid for lid in locations if lid not in self.locations]
+        if unknown:
+            raise _bad(f"Location `{unknown[0]}` not found.", "location_ids", "NOT_FOUND")
+        limit = body.get("limit", 500)
+        if not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise _bad("limit must be between 1 and 1000", "limit")
+        query = body.get("query") or {}
+        filters = query.get("filter") or {}
+        sort = query.get("sort") or {}
+        sort_field = sort.get("sort_field", "CREATED_AT")
+        if sort_field not in ("CREATED_AT", "UPDATED_AT", "CLOSED_AT"):
+            raise _bad(f"Invalid sort_field `{sort_field}`", "query.sort.sort_field", "INVALID_ENUM_VALUE")
+        order_dir = sort.get("sort_order", "DESC")
+        if order_dir not in ("ASC", "DESC"):
+            raise _bad(f"Invalid sort_order `{order_dir}`", "query.sort.sort_order", "INVALID_ENUM_VALUE")
+        ranges = {k: v for k, v in (filters.get("date_time_filter") or {}).items() if v}
+        if len(ranges) > 1:
+            raise _bad("Only one time range may be filtered at a time.", "query.filter.date_time_filter")
+        if ranges and f"{next(iter(ranges)).upper()}" != sort_field:
+            raise _bad(
+                "The sort_field must match the timestamp field of the date_time_filter.",
+                "query.sort.sort_field",
+            )
+        states = ((filters.get("state_filter") or {}).get("states")) or None
+        fingerprint = json.dumps({"l": locations, "q": query}, sort_keys=True)
+        cursor = body.get("cursor")
+        with self.lock:
+            if cursor:
+                known = self._cursors.get(cursor)
+                if known is None or known[0] != fingerprint:
+                    raise _bad("The cursor does not belong to this query.", "cursor", "INVALID_CURSOR")
+                first_request = known[1]
+                start = int(cursor.split(":", 1)[1])
+            else:
+                first_request, start = self.wall_time(), 0
+            field = {"CREATED_AT": "created_at", "UPDATED_AT": "updated_at", "CLOSED_AT": "updated_at"}[sort_field]
+            low = high = None
+            if ranges:
+                span = next(iter(ranges.values()))
+                low = _parse_time(span.get("start_at")) if span.get("start_at") else None
+                high = _parse_time(span.get("end_at")) if span.get("end_at") else first_request
+                if (span.get("start_at") and low is None) or (span.get("end_at") and high is None):
+                    raise _bad("start_at and end_at must be RFC 3339 timestamps.", "query.filter.date_time_filter")
+            rows = [
+                order
+                for order in self.orders.values()
+                if order["location_id"] in locations
+                and (states is None or order["state"] in states)
+                and (low is None or order[field] >= low - 1e-6)
+                and (high is None or order[field] <= high + 1e-6)
+            ]
+            rows.sort(key=lambda o: (o[field], o["id"]), reverse=order_dir == "DESC")
+            page = rows[start : start + limit]
+            out: dict[str, Any] = {"orders": [_render_order(o) for o in page]} if page else {}
+            if start + limit < len(rows):
+                token = f"{uuid.uuid4().hex}:{start + limit}"
+                self._cursors[token] = (fingerprint, first_request)
+                out["cursor"] = token
+        return out
+
     def batch_retrieve(self, request: Request):
         body = request.json() or {}
         ids = body.get("catalog_object_ids")
@@ -585,6 +799,34 @@ class SquareFake(FakeServer):
         if cursor:
             out["cursor"] = cursor
         return out
+
+
+def _bad(detail: str, field: str | None = None, code: str = "INVALID_VALUE") -> HttpError:
+    return _fail(400, [_err(400, "INVALID_REQUEST_ERROR", code, detail, field)])
+
+
+def _render_order(order: dict[str, Any]) -> dict[str, Any]:
+    out = {
+        "id": order["id"],
+        "location_id": order["location_id"],
+        "state": order["state"],
+        "version": order["version"],
+        "created_at": _rfc3339(order["created_at"]),
+        "updated_at": _rfc3339(order["updated_at"]),
+        "line_items": [dict(line) for line in order["line_items"]],
+        "source": {"name": "Fake Square"},
+    }
+    if order["tenders"]:
+        out["tenders"] = [dict(t) for t in order["tenders"]]
+    if order["returns"]:
+        out["returns"] = [dict(r) for r in order["returns"]]
+    if order.get("refunds"):
+        out["refunds"] = [dict(r) for r in order["refunds"]]
+    if not out["line_items"]:
+        del out["line_items"]
+    if order["state"] in ("COMPLETED", "CANCELED"):
+        out["closed_at"] = out["updated_at"]
+    return out
 
 
 def serve(port: int, host: str = "127.0.0.1", seed_demo: bool = False, **kwargs: Any) -> None:

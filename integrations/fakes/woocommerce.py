@@ -9,11 +9,19 @@ per-item errors inside a 200, ``per_page`` ≤ 100 with ``X-WP-Total`` /
 ``X-WP-TotalPages`` / ``Link``, variations' ``manage_stock: "parent"``, and the
 quirk that matters most: stock written while stock management is off is
 dropped without an error.
+
+Orders: ``GET orders`` with ``modified_after``/``modified_before`` (strictly
+after/before, second resolution, GMT when ``dates_are_gmt``), ``status``,
+``orderby`` (date, modified, id, include, title, slug) and ``order``, paged like
+products; ``GET orders/{id}`` and ``GET orders/{id}/refunds`` (refund line items
+carry negative quantities). A refund that restocks adds to the original line's
+``_restock_refunded_items`` meta, as WooCommerce does.
 """
 
 from __future__ import annotations
 
 import base64
+import calendar
 import hashlib
 import hmac
 import itertools
@@ -89,6 +97,8 @@ class WooCommerceFake(FakeServer):
         self._window_start = 0.0
         self._window_count = 0
         self.stock_writes = 0  # stock changes actually applied
+        self.orders: dict[int, dict[str, Any]] = {}
+        self._meta_seq = itertools.count(5000)
 
     # -- seeding --------------------------------------------------------------------
 
@@ -167,6 +177,83 @@ class WooCommerceFake(FakeServer):
                 if product["sku"] == sku:
                     product["stock_quantity"] = quantity
 
+    # -- orders (test helpers: what shoppers and staff do in WooCommerce) ---------------
+
+    def _touch(self, order: dict[str, Any], at: float | None) -> None:
+        order["date_modified"] = max(order.get("date_modified", 0.0), self.wall_time() if at is None else at)
+
+    def _line(self, sku: str, quantity: int) -> dict[str, Any]:
+        product = next((p for p in self.products.values() if p["sku"] == sku), None)
+        return {
+            "id": next(self._id_seq),
+            "name": product["name"] if product else f"Item {sku}",
+            "product_id": (product["parent_id"] or product["id"]) if product else 0,
+            "variation_id": product["id"] if product and product["type"] == "variation" else 0,
+            "sku": sku,
+            "quantity": quantity,
+            "meta": {},
+        }
+
+    def add_order(
+        self, lines: dict[str, int] | list[tuple[str, int]], *, status: str = "processing", at: float | None = None
+    ) -> int:
+        with self.lock:
+            oid = next(self._id_seq)
+            order: dict[str, Any] = {
+                "id": oid,
+                "status": status,
+                "date_created": self.wall_time() if at is None else at,
+                "line_items": [
+                    self._line(sku, qty) for sku, qty in (lines.items() if isinstance(lines, dict) else lines)
+                ],
+                "refunds": [],
+            }
+            self._touch(order, at)
+            self.orders[oid] = order
+            return oid
+
+    def edit_order(self, oid: int, lines: dict[str, int], at: float | None = None) -> None:
+        """Staff edit the order: each SKU's quantity becomes the given one (0 removes the line)."""
+        with self.lock:
+            order = self.orders[oid]
+            for sku, quantity in lines.items():
+                line = next((line for line in order["line_items"] if line["sku"] == sku), None)
+                if line is None:
+                    order["line_items"].append(self._line(sku, quantity))
+                elif quantity == 0:
+                    order["line_items"].remove(line)
+                else:
+                    line["quantity"] = quantity
+            self._touch(order, at)
+
+    def set_order_status(self, oid: int, status: str, at: float | None = None) -> None:
+        with self.lock:
+            self.orders[oid]["status"] = status
+            self._touch(self.orders[oid], at)
+
+    def refund_order(self, oid: int, lines: dict[str, int], *, restock: bool = True, at: float | None = None) -> int:
+        """A refund of SKU -> units; with ``restock`` WooCommerce adds them to ``_restock_refunded_items``."""
+        with self.lock:
+            order = self.orders[oid]
+            rows = []
+            for sku, quantity in lines.items():
+                line = next(line for line in order["line_items"] if line["sku"] == sku)
+                rows.append({"line": line, "quantity": quantity})
+                if restock:
+                    line["meta"]["_restock_refunded_items"] = line["meta"].get("_restock_refunded_items", 0) + quantity
+            refund_id = next(self._id_seq)
+            order["refunds"].append(
+                {"id": refund_id, "date_created": self.wall_time() if at is None else at, "rows": rows}
+            )
+            refunded = {}
+            for refund in order["refunds"]:
+                for row in refund["rows"]:
+                    refunded[row["line"]["id"]] = refunded.get(row["line"]["id"], 0) + row["quantity"]
+            if all(refunded.get(line["id"], 0) >= line["quantity"] for line in order["line_items"]):
+                order["status"] = "refunded"
+            self._touch(order, at)
+            return refund_id
+
     def seed_demo(self) -> None:
         for n in range(1, 6):
             self.add_product(f"DEMO-{n:03d}", 0, name=f"Demo product {n}", price=f"{9 + n}.00")
@@ -203,6 +290,9 @@ class WooCommerceFake(FakeServer):
                 method, API + r"/products/(?P<parent>\d+)/variations/(?P<id>\d+)", self.update_variation
             )
         self.route("GET", API + r"/products/(?P<parent>\d+)/variations", self.list_variations)
+        self.route("GET", API + r"/orders", self.list_orders)
+        self.route("GET", API + r"/orders/(?P<id>\d+)", self.get_order)
+        self.route("GET", API + r"/orders/(?P<id>\d+)/refunds", self.list_refunds)
         self.route("GET", API + r"/products/(?P<parent>\d+)/variations/(?P<id>\d+)", self.get_variation)
 
     def not_found(self, request: Request) -> Response:
@@ -323,7 +413,7 @@ class WooCommerceFake(FakeServer):
             out["variations"] = [p["id"] for p in self.products.values() if p["parent_id"] == product["id"]]
         return out
 
-    def _page(self, request: Request, rows: list[dict[str, Any]]) -> Response:
+    def _page(self, request: Request, rows: list[dict[str, Any]], render=None) -> Response:
         try:
             per_page = int(request.arg("per_page", "10"))
             page = int(request.arg("page", "1"))
@@ -349,7 +439,8 @@ class WooCommerceFake(FakeServer):
             links.append(f'<{base}?page={page - 1}&per_page={per_page}>; rel="prev"')
         if links:
             headers["Link"] = ", ".join(links)
-        return json_response(200, [self._render(p) for p in rows[start : start + per_page]], headers)
+        render = render or self._render
+        return json_response(200, [render(p) for p in rows[start : start + per_page]], headers)
 
     def _ids(self, request: Request, name: str) -> list[int] | None:
         raw = request.arg(name)
@@ -404,6 +495,142 @@ class WooCommerceFake(FakeServer):
             if product is None or product["parent_id"] != int(request.match.group("parent")):
                 raise _error(404, "woocommerce_rest_product_variation_invalid_id", "Invalid ID.")
             return self._render(product)
+
+    # -- orders ---------------------------------------------------------------------
+
+    @staticmethod
+    def _gmt(ts: float) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts))
+
+    def _render_order(self, order: dict[str, Any]) -> dict[str, Any]:
+        total = 0.0
+        lines = []
+        for line in order["line_items"]:
+            meta = [
+                {"id": next(self._meta_seq), "key": key, "value": str(value)} for key, value in line["meta"].items()
+            ]
+            lines.append(
+                {
+                    "id": line["id"],
+                    "name": line["name"],
+                    "product_id": line["product_id"],
+                    "variation_id": line["variation_id"],
+                    "quantity": line["quantity"],
+                    "tax_class": "",
+                    "subtotal": f"{10.0 * line['quantity']:.2f}",
+                    "total": f"{10.0 * line['quantity']:.2f}",
+                    "sku": line["sku"],
+                    "price": 10,
+                    "meta_data": meta,
+                }
+            )
+            total += 10.0 * line["quantity"]
+        return {
+            "id": order["id"],
+            "parent_id": 0,
+            "number": str(order["id"]),
+            "status": order["status"],
+            "currency": "USD",
+            "date_created": self._gmt(order["date_created"]),
+            "date_created_gmt": self._gmt(order["date_created"]),
+            "date_modified": self._gmt(order["date_modified"]),
+            "date_modified_gmt": self._gmt(order["date_modified"]),
+            "total": f"{total:.2f}",
+            "line_items": lines,
+            "refunds": [
+                {"id": r["id"], "reason": "", "total": f"-{10.0 * sum(x['quantity'] for x in r['rows']):.2f}"}
+                for r in order["refunds"]
+            ],
+        }
+
+    def _date_arg(self, request: Request, name: str) -> float | None:
+        raw = request.arg(name)
+        if raw is None:
+            return None
+        try:
+            parsed = time.strptime(raw[:19], "%Y-%m-%dT%H:%M:%S")
+        except ValueError:
+            raise _error(400, "rest_invalid_param", f"Invalid parameter(s): {name}") from None
+        return float(calendar.timegm(parsed))  # the fake's site runs on GMT, so dates_are_gmt changes nothing
+
+    def list_orders(self, request: Request):
+        orderby = request.arg("orderby", "date")
+        direction = request.arg("order", "desc")
+        if orderby not in ("date", "modified", "id", "include", "title", "slug"):
+            raise _error(
+                400,
+                "rest_invalid_param",
+                "Invalid parameter(s): orderby",
+                params={"orderby": "orderby is not one of date, modified, id, include, title, and slug."},
+            )
+        if direction not in ("asc", "desc"):
+            raise _error(400, "rest_invalid_param", "Invalid parameter(s): order")
+        after = self._date_arg(request, "modified_after")
+        before = self._date_arg(request, "modified_before")
+        statuses = set((request.arg("status") or "any").split(","))
+        with self.lock:
+            rows = [
+                order
+                for order in self.orders.values()
+                if (after is None or int(order["date_modified"]) > after)
+                and (before is None or int(order["date_modified"]) < before)
+                and ("any" in statuses or order["status"] in statuses)
+            ]
+            key = {
+                "modified": lambda o: (int(o["date_modified"]), o["id"]),
+                "date": lambda o: (int(o["date_created"]), o["id"]),
+            }.get(orderby, lambda o: (o["id"],))
+            rows.sort(key=key, reverse=direction == "desc")
+            return self._page(request, rows, self._render_order)
+
+    def get_order(self, request: Request):
+        with self.lock:
+            order = self.orders.get(int(request.match.group("id")))
+            if order is None:
+                raise _error(404, "woocommerce_rest_shop_order_invalid_id", "Invalid ID.")
+            return self._render_order(order)
+
+    def list_refunds(self, request: Request):
+        with self.lock:
+            order = self.orders.get(int(request.match.group("id")))
+            if order is None:
+                raise _error(404, "woocommerce_rest_order_invalid_id", "Invalid order ID.")
+            out = []
+            for refund in sorted(order["refunds"], key=lambda r: -r["id"]):
+                out.append(
+                    {
+                        "id": refund["id"],
+                        "date_created": self._gmt(refund["date_created"]),
+                        "date_created_gmt": self._gmt(refund["date_created"]),
+                        "amount": f"{10.0 * sum(x['quantity'] for x in refund['rows']):.2f}",
+                        "reason": "",
+                        "refunded_by": 1,
+                        "refunded_payment": False,
+                        "meta_data": [],
+                        "line_items": [
+                            {
+                                "id": next(self._id_seq),
+                                "name": row["line"]["name"],
+                                "product_id": row["line"]["product_id"],
+                                "variation_id": row["line"]["variation_id"],
+                                "quantity": -row["quantity"],
+                                "subtotal": f"-{10.0 * row['quantity']:.2f}",
+                                "total": f"-{10.0 * row['quantity']:.2f}",
+                                "sku": row["line"]["sku"],
+                                "price": -10,
+                                "meta_data": [
+                                    {
+                                        "id": next(self._meta_seq),
+                                        "key": "_refunded_item_id",
+                                        "value": str(row["line"]["id"]),
+                                    }
+                                ],
+                            }
+                            for row in refund["rows"]
+                        ],
+                    }
+                )
+            return out
 
     # -- writes ---------------------------------------------------------------------
 

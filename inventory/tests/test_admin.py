@@ -121,15 +121,18 @@ def test_staff_see_only_their_stores(store, other_store, make_items, staff_clien
     assert not InventoryItem.objects.filter(code="NEW-1").exists()
 
 
-def test_membership_alone_is_not_enough(store, make_items, django_user_model):
-    """Scoping comes on top of Django's model permissions, never instead of them."""
+def test_staff_without_a_store_see_no_items_and_a_membership_opens_its_store(
+    store, make_items, django_user_model
+):
+    """Being staff opens nothing: the store role (``StoreRoleBackend``) grants the
+    permissions, and only on the stores it names."""
     make_items(store, {"A-1": 8})
     user = django_user_model.objects.create_user("member", password=None, is_staff=True)
-    StoreMembership.objects.create(store=store, user=user, role=StoreMembership.EDITOR)
     client = Client()
     client.force_login(user)
     assert client.get(reverse("admin:inventory_inventoryitem_changelist")).status_code == 403
-    user.user_permissions.add(Permission.objects.get(codename="view_inventoryitem"))
+    StoreMembership.objects.create(store=store, user=user, role=StoreMembership.VIEWER)
+    client.force_login(django_user_model.objects.get(pk=user.pk))  # permissions are cached per user object
     page = client.get(reverse("admin:inventory_inventoryitem_changelist"))
     assert page.status_code == 200 and b"A-1" in page.content
     item = InventoryItem.objects.get(code="A-1")
