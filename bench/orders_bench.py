@@ -187,6 +187,10 @@ def bench(args, url):
         store, [{"code": sku(index), "stock": INITIAL_STOCK} for index in range(args.skus)], source="admin"
     )
     ids = [code_ids[sku(index)] for index in range(args.skus)]
+    with connection.cursor() as cursor:
+        # A live database has planner statistics (autovacuum keeps them); a table
+        # filled a moment ago has none, and the planner would scan it whole.
+        cursor.execute("ANALYZE")
     orders = build_orders(args.orders, args.skus)
     shares = [orders[worker :: args.workers] for worker in range(args.workers)]
     connections.close_all()

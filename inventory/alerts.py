@@ -7,7 +7,7 @@ holds across restarts and across the several processes that change stock.
 
 from django.db import models
 
-from .models import InventoryItem, Store
+from .models import InventoryItem, ItemMetadata, Store
 
 
 class LowStockState(models.Model):
@@ -68,3 +68,21 @@ class SyncIncident(models.Model):
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
+
+
+def possibly_watched_sql(item: str, store: str) -> str:
+    """An SQL condition: the item (alias ``item``, of store alias ``store``) may be
+    watched for low stock — it has a threshold, or a low state to clear.
+
+    Most stock changes touch no watched item, so the stock writer evaluates this
+    in its own statement and the low-stock check after the commit runs only for
+    the items it names (:func:`inventory.mail.check_low_stock`).  Literals only,
+    so it slots into any statement without shifting its parameters.
+    """
+    return (
+        f"({item}.archived_at IS NULL AND ({store}.low_stock_threshold IS NOT NULL "
+        f"OR EXISTS (SELECT 1 FROM {ItemMetadata._meta.db_table} wm "
+        f"WHERE wm.item_id = {item}.id AND wm.key = 'low_stock') "
+        f"OR EXISTS (SELECT 1 FROM {LowStockState._meta.db_table} wl WHERE wl.item_id = {item}.id AND wl.low)))"
+    )
+

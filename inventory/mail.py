@@ -32,7 +32,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from . import rules, selectors
-from .alerts import LowStockDigest, LowStockState, SyncIncident
+from .alerts import LowStockDigest, LowStockState, SyncIncident, possibly_watched_sql
 from .models import InventoryItem, ItemMetadata, Store
 from .tasks import offload
 
@@ -129,32 +129,34 @@ def _watched(items: list[InventoryItem]) -> tuple[dict[int, int], set[int]]:
 # --- crossings ------------------------------------------------------------------------------
 
 
-def on_stock_changed(sender, store_ids=(), item_ids=(), **kwargs):
+def on_stock_changed(sender, store_ids=(), item_ids=(), watched_item_ids=None, **kwargs):
     """``stock_changed`` receiver: the stock change has committed, so a failure here
     must not reach the caller (an order or import that did succeed)."""
     try:
-        check_low_stock(item_ids)
+        check_low_stock(item_ids, watched=watched_item_ids)
     except Exception:
         logger.exception("The low-stock check after a stock change failed; the daily run catches up.")
 
 
-def check_low_stock(item_ids: Iterable[int]) -> dict[int, list[int]]:
+def check_low_stock(item_ids: Iterable[int], *, watched: Iterable[int] | None = None) -> dict[int, list[int]]:
     """Update the low-stock state of these items; queue one mail per store for new falls.
 
     Returns ``{store_id: [item ids that fell]}``.  The state rows are locked in
     key order and stock is read under those locks, so two processes checking
-    the same item agree on one crossing.
+    the same item agree on one crossing.  ``watched``, when the caller already
+    knows it (the stock writer does), names the items that may be watched, and
+    saves the query that finds them.
     """
-    ids = sorted(set(item_ids))
+    ids = sorted(set(item_ids) if watched is None else set(watched))
     fell: dict[int, list[int]] = defaultdict(list)
     for start in range(0, len(ids), CHUNK):
-        for store_id, fallen in _check_chunk(ids[start : start + CHUNK]).items():
+        chunk = ids[start : start + CHUNK]
+        for store_id, fallen in _check_chunk(chunk if watched is not None else _possibly_watched(chunk)).items():
             fell[store_id].extend(fallen)
     return dict(fell)
 
 
-def _check_chunk(ids: list[int]) -> dict[int, list[int]]:
-    watched_ids = _possibly_watched(ids)
+def _check_chunk(watched_ids: list[int]) -> dict[int, list[int]]:
     if not watched_ids:
         return {}
     candidates = list(InventoryItem.objects.filter(pk__in=watched_ids).select_related("store"))
@@ -196,22 +198,14 @@ def _check_chunk(ids: list[int]) -> dict[int, list[int]]:
 
 
 def _possibly_watched(ids: list[int]) -> list[int]:
-    """Which of these items have a threshold (or a low state to clear): one plain query.
-
-    It runs after every stock change, and for most stores the answer is none,
-    so it is kept to a single statement that is cheap to build and to run.
-    """
-    placeholders = ", ".join(["%s"] * len(ids))
+    """Which of these items have a threshold (or a low state to clear): one plain query."""
     sql = (
         f"SELECT i.id FROM {InventoryItem._meta.db_table} i "
         f"JOIN {Store._meta.db_table} s ON s.id = i.store_id "
-        f"WHERE i.id IN ({placeholders}) AND i.archived_at IS NULL AND ("
-        f"s.low_stock_threshold IS NOT NULL "
-        f"OR EXISTS (SELECT 1 FROM {ItemMetadata._meta.db_table} m WHERE m.item_id = i.id AND m.key = %s) "
-        f"OR EXISTS (SELECT 1 FROM {LowStockState._meta.db_table} l WHERE l.item_id = i.id AND l.low = %s))"
+        f"WHERE i.id IN ({', '.join(['%s'] * len(ids))}) AND {possibly_watched_sql('i', 's')}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*ids, "low_stock", True])
+        cursor.execute(sql, ids)
         return [row[0] for row in cursor.fetchall()]
 
 

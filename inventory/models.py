@@ -191,13 +191,14 @@ class StockLedgerEntry(models.Model):
         (UNDO, "Undo"),
     ]
 
-    item = models.ForeignKey(InventoryItem, on_delete=models.PROTECT, related_name="ledger")
+    # Indexed by Meta.indexes (item, id), which serves lookups by item too.
+    item = models.ForeignKey(InventoryItem, on_delete=models.PROTECT, related_name="ledger", db_index=False)
     delta = models.IntegerField()
     stock_after = models.IntegerField()
     source = models.CharField(max_length=20, choices=SOURCES)
     # What caused it, as "kind:id" (e.g. "import:12", "sync-run:4", "order:81"),
     # so one import can be undone and a run's changes listed.
-    reference = models.CharField(max_length=100, blank=True, db_index=True)
+    reference = models.CharField(max_length=100, blank=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -208,7 +209,9 @@ class StockLedgerEntry(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name = "stock ledger entry"
         verbose_name_plural = "stock ledger"
-        indexes = [models.Index(fields=["item", "id"])]
+        # Equality lookups only (an order's entries): a plain index, without the
+        # pattern-ops twin a db_index CharField gets on PostgreSQL.
+        indexes = [models.Index(fields=["item", "id"]), models.Index(fields=["reference"])]
 
     def __str__(self):
         return f"{self.item} {self.delta:+d} → {self.stock_after}"

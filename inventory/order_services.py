@@ -23,6 +23,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -171,10 +172,17 @@ def record_order(
     unknown SKUs are recorded on their line and reported, never refused.
     """
     origin, external_id, status, wanted, version = _clean(origin, external_id, status, lines, version)
+    # Which items each SKU takes stock from does not depend on the order, so it
+    # is found before any lock is taken (and a new order needs no other read).
+    names: dict[int, tuple[str, str]] = {}
+    resolved = _resolve_wanted(store, wanted, names)
     with transaction.atomic():
-        order, created = _locked_order(store, origin, external_id, status, version)
-        result = OrderResult(order, created=created)
-        if not created and version is not None and order.version is not None and version < order.version:
+        result = _record_new(store, origin, external_id, status, version, wanted, resolved, names, user)
+        if result is not None:
+            return result
+        order = Order.objects.select_for_update().get(store=store, origin=origin, external_id=external_id)
+        result = OrderResult(order)
+        if version is not None and order.version is not None and version < order.version:
             result.stale = True
             return result
         if order.cancelled_at is not None:
@@ -183,18 +191,47 @@ def record_order(
                 order.version = version
                 order.save(update_fields=["version", "updated_at"])
             return result
-        plan = _Plan(store, order, [] if created else list(order.lines.all()), created=created)
-        plan.update_lines(wanted)
-        if status == Order.CANCELLED:
-            plan.record_quantities_only()
-            plan.cancel()
-        else:
-            plan.take()
-            plan.restock_as_sent(wanted)
+        plan = _Plan(store, order, list(order.lines.all()), resolved=resolved, names=names)
+        _reconcile(plan, status, wanted)
         order.status = status
         if version is not None:
             order.version = version
         plan.apply(result, user=user)
+    return result
+
+
+def _reconcile(plan: _Plan, status: str, wanted) -> None:
+    """Bring the plan's lines in line with the order as sent now."""
+    plan.update_lines(wanted)
+    if status == Order.CANCELLED:
+        plan.record_quantities_only()
+        plan.cancel()
+    else:
+        plan.take()
+        plan.restock_as_sent(wanted)
+
+
+def _record_new(store, origin, external_id, status, version, wanted, resolved, names, user) -> OrderResult | None:
+    """Store the order as new and take its stock off; None when it exists already.
+
+    The order and its lines go in with one insert that also serves as the
+    lock: two sends of a new order race on the unique constraint, and the
+    loser (on PostgreSQL it waits for the winner's commit) inserts nothing and
+    goes on to reconcile against what the winner took.  No savepoint and no
+    IntegrityError to recover from; on SQLite the write lock taken when the
+    transaction starts already queues them.
+    """
+    now = timezone.now()
+    order = Order(
+        store=store, origin=origin, external_id=external_id, version=version, status=status,
+        takes_stock=store.reduce_stock_on_order_import, oversold=False, created_at=now, updated_at=now,
+    )
+    plan = _Plan(store, order, [], created=True, resolved=resolved, names=names)
+    _reconcile(plan, status, wanted)
+    if not _insert_order(order, plan.new_lines):
+        return None
+    result = OrderResult(order, created=True)
+    plan.apply(result, user=user)
     return result
 
 
@@ -299,6 +336,12 @@ def _clean(origin, external_id, status, lines, version):
     return origin, external_id, status, wanted, version
 
 
+def _resolve_wanted(store: Store, wanted, names: dict) -> dict[str, list[list[int]] | str]:
+    """:func:`resolve_stock_items` for the SKUs sent with units (none for a status update)."""
+    codes = [code for code, (quantity, _restocked) in (wanted or {}).items() if quantity > 0]
+    return resolve_stock_items(store, codes, names=names) if codes else {}
+
+
 def _whole(value) -> bool:
     return not isinstance(value, bool) and isinstance(value, int) and 0 <= value <= QUANTITY_LIMIT
 
@@ -306,39 +349,45 @@ def _whole(value) -> bool:
 # --- the order row -------------------------------------------------------------------
 
 
-def _locked_order(store, origin, external_id, status, version) -> tuple[Order, bool]:
-    """The order's row, locked until the transaction ends; created if new.
+def _insert_order(order: Order, lines: list[OrderLine]) -> bool:
+    """``INSERT … ON CONFLICT DO NOTHING`` the order, then its lines; False if it exists.
 
-    This is ``get_or_create`` and a lock in one statement where the order is
-    new: ``INSERT … ON CONFLICT DO NOTHING RETURNING``.  Two sends of a new
-    order race on the unique constraint: one inserts (and holds the new row
-    until it commits); the other's insert waits for that commit on PostgreSQL,
-    inserts nothing, and then locks the winner's row with ``SELECT … FOR
-    UPDATE``, so it reconciles against what the winner took.  No savepoint and
-    no IntegrityError to recover from.  On SQLite the write lock taken when
-    the transaction starts already queues them.
+    On PostgreSQL the order and its lines are one statement (a data-modifying
+    ``WITH``): a new order costs one round trip here.  Sets ``order``'s key.
     """
-    now = timezone.now()
-    db_now = connection.ops.adapt_datetimefield_value(now)
-    takes_stock = store.reduce_stock_on_order_import
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {ORDER_TABLE} (store_id, origin, external_id, version, status, takes_stock, "
-            f"oversold, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            f"ON CONFLICT (store_id, origin, external_id) DO NOTHING RETURNING id",
-            [store.pk, origin, external_id, version, status, takes_stock, False, db_now, db_now],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        order = Order.objects.select_for_update().get(store=store, origin=origin, external_id=external_id)
-        return order, False
-    order = Order(
-        id=row[0], store=store, origin=origin, external_id=external_id, version=version, status=status,
-        takes_stock=takes_stock, oversold=False, created_at=now, updated_at=now,
+    fields = (order.store_id, order.origin, order.external_id, order.version, order.status, order.takes_stock,
+              order.oversold, order.cancelled_at, order.created_at, order.updated_at)
+    params = [connection.ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
+              for value in fields]
+    insert = (
+        f"INSERT INTO {ORDER_TABLE} (store_id, origin, external_id, version, status, takes_stock, oversold, "
+        f"cancelled_at, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        f"ON CONFLICT (store_id, origin, external_id) DO NOTHING RETURNING id"
     )
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and lines:
+            values, line_params = _line_values(lines, order_id="o.id")
+            cursor.execute(
+                f"WITH o AS ({insert}), lines AS (INSERT INTO {LINE_TABLE} {LINE_COLUMNS} "
+                f"SELECT v.* FROM o CROSS JOIN LATERAL (VALUES {values}) AS v) SELECT id FROM o",
+                [*params, *line_params],
+            )
+            row = cursor.fetchone()
+        else:
+            cursor.execute(insert, params)
+            row = cursor.fetchone()
+            if row is not None and lines:
+                for line in lines:
+                    line.order_id = row[0]
+                _insert_lines(lines)
+    if row is None:
+        return False
+    order.pk = row[0]
     order._state.adding = False
     order._state.db = connection.alias
-    return order, True
+    for line in lines:
+        line.order_id = order.pk
+    return True
 
 
 # --- reconciling ----------------------------------------------------------------------
@@ -347,16 +396,28 @@ def _locked_order(store, origin, external_id, status, version) -> tuple[Order, b
 class _Plan:
     """The line changes and stock deltas of one call, applied together in :meth:`apply`."""
 
-    def __init__(self, store: Store, order: Order, lines: list[OrderLine], *, created: bool = False):
+    def __init__(
+        self,
+        store: Store,
+        order: Order,
+        lines: list[OrderLine],
+        *,
+        created: bool = False,
+        resolved: dict | None = None,
+        names: dict | None = None,
+    ):
         self.store = store
+        # A new order: it and its lines are inserted before apply() (by _insert_order).
         self.created = created
+        # SKU -> items (or the reason there are none), found before the order was locked.
+        self.resolved = resolved or {}
         self.order = order
         self.lines: dict[str, OrderLine] = {line.code: line for line in lines}
         self.new_lines: list[OrderLine] = []
         self.changed: set[str] = set()
         self.deltas: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
         # {item_id: (code, store slug)} of the items resolved here, to report moves without a query.
-        self.names: dict[int, tuple[str, str]] = {}
+        self.names: dict[int, tuple[str, str]] = {} if names is None else names
         self.original = {name: getattr(order, name) for name in ORDER_STATE_FIELDS}
 
     def update_lines(self, wanted: dict[str, tuple[int, int | None]] | None) -> None:
@@ -430,9 +491,11 @@ class _Plan:
         """Fix which items each line's units come from; lines that cannot say why."""
         if not lines:
             return
-        found = resolve_stock_items(self.store, [line.code for line in lines], names=self.names)
+        missing = [line.code for line in lines if line.code not in self.resolved]
+        if missing:
+            self.resolved.update(resolve_stock_items(self.store, missing, names=self.names))
         for line in lines:
-            resolved = found[line.code]
+            resolved = self.resolved[line.code]
             if isinstance(resolved, str):
                 line.stock_items, line.problem = [], resolved
             else:
@@ -466,6 +529,19 @@ class _Plan:
             ]
             if result.oversold:
                 order.oversold = True
+        if self.created:
+            # The order and its lines went in with the insert that locked the order.
+            if order.oversold:
+                order.save(update_fields=["oversold", "updated_at"])
+        else:
+            self._save_lines()
+        order._current_lines = list(self.lines.values())
+        result.problems = {
+            line.code: line.problem for line in self.lines.values() if line.problem and line.quantity > 0
+        } | result.problems
+
+    def _save_lines(self) -> None:
+        order = self.order
         new_codes = {line.code for line in self.new_lines}
         existing = [
             line for code, line in self.lines.items() if code in self.changed and code not in new_codes
@@ -477,28 +553,32 @@ class _Plan:
                 existing, ["quantity", "taken", "restocked", "stock_items", "problem", "position"]
             )
         dirty = [name for name, value in self.original.items() if getattr(order, name) != value]
-        if dirty or (not self.created and (self.changed or self.new_lines)):
+        if dirty or self.changed or self.new_lines:
             order.save(update_fields=[*dirty, "updated_at"])
-        order._current_lines = list(self.lines.values())
-        result.problems = {
-            line.code: line.problem for line in self.lines.values() if line.problem and line.quantity > 0
-        } | result.problems
+
+
+LINE_COLUMNS = "(order_id, code, quantity, taken, restocked, stock_items, problem, position)"
+
+
+def _line_values(lines: list[OrderLine], order_id: str = "%s") -> tuple[str, list]:
+    """A ``VALUES`` list of the lines and its parameters; ``order_id`` is SQL for the key."""
+    stock_items = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
+    row = f"({order_id}, %s, CAST(%s AS INTEGER), CAST(%s AS INTEGER), CAST(%s AS INTEGER), {stock_items}, %s, " \
+          f"CAST(%s AS INTEGER))"
+    params = []
+    for line in lines:
+        if order_id == "%s":
+            params.append(line.order_id)
+        params += [line.code, line.quantity, line.taken, line.restocked, json.dumps(line.stock_items),
+                   line.problem, line.position]
+    return ", ".join([row] * len(lines)), params
 
 
 def _insert_lines(lines: list[OrderLine]) -> None:
-    """One multi-row ``INSERT`` for a new order's lines (the hot path of every order)."""
-    stock_items = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
-    row = f"(%s, %s, %s, %s, %s, {stock_items}, %s, %s)"
-    params = []
-    for line in lines:
-        params += [line.order_id, line.code, line.quantity, line.taken, line.restocked,
-                   json.dumps(line.stock_items), line.problem, line.position]
+    """One multi-row ``INSERT`` for lines new to a stored order."""
+    values, params = _line_values(lines)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {LINE_TABLE} (order_id, code, quantity, taken, restocked, stock_items, problem, "
-            f"position) VALUES {', '.join([row] * len(lines))}",
-            params,
-        )
+        cursor.execute(f"INSERT INTO {LINE_TABLE} {LINE_COLUMNS} VALUES {values}", params)
 
 
 def _lock_items(item_ids: list[int]) -> None:

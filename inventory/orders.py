@@ -29,7 +29,8 @@ class Order(models.Model):
         (REFUNDED, "Refunded"),
     ]
 
-    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="orders")
+    # Served by the identity constraint and the (store, -created_at) index.
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="orders", db_index=False)
     origin = models.CharField(
         max_length=100,
         help_text="Where the order was placed (a cart's integration slug, or the client's own name), "
@@ -71,7 +72,8 @@ class Order(models.Model):
 
 
 class OrderLine(models.Model):
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    # Served by the (order, code) constraint.
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines", db_index=False)
     code = models.CharField("SKU", max_length=255)
     quantity = models.PositiveIntegerField(help_text="Units ordered, as last sent.")
     taken = models.PositiveIntegerField(default=0, help_text="Units of this line taken off stock.")

@@ -18,7 +18,8 @@ trip however many items change.
 Small batches are staged in a ``VALUES`` list, large ones in a temporary table
 (filled with ``COPY`` on PostgreSQL).  After the transaction commits,
 :data:`inventory.signals.stock_changed` tells listeners (integrations) which
-items to push.
+items to push, and which of them the low-stock check must look at (found in
+the same statement, so most changes need no query for it).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from . import rules
+from .alerts import possibly_watched_sql
 from .models import InventoryItem, ItemMetadata, StockLedgerEntry, Store
 from .signals import metadata_changed, stock_changed
 
@@ -40,6 +42,7 @@ VALUES_STAGE_LIMIT = 500
 
 ITEM_TABLE = InventoryItem._meta.db_table
 LEDGER_TABLE = StockLedgerEntry._meta.db_table
+STORE_TABLE = Store._meta.db_table
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +137,7 @@ def _write(values, *, relative, source, reference, user, note, update_source):
         connection.cursor() as cursor,
         _staged(cursor, rows) as (prefix, stage, params),
     ):
-        changes, store_ids = write(
+        changes, store_ids, watched_ids = write(
             cursor, prefix, stage, params, relative=relative, label=label, db_now=db_now, ledger=ledger
         )
         if not changes:
@@ -142,7 +145,11 @@ def _write(values, *, relative, source, reference, user, note, update_source):
         item_ids = [change.item_id for change in changes]
         transaction.on_commit(
             lambda: stock_changed.send(
-                sender=InventoryItem, store_ids=store_ids, item_ids=item_ids, source=source
+                sender=InventoryItem,
+                store_ids=store_ids,
+                item_ids=item_ids,
+                watched_item_ids=watched_ids,
+                source=source,
             )
         )
     changes.sort(key=lambda change: change.item_id)
@@ -159,6 +166,8 @@ def _write_postgresql(cursor, prefix, stage, params, *, relative, label, db_now,
     stock under its lock (the latest committed value); the UPDATE changes only
     locked rows and the ledger is written from what the UPDATE returns, so the
     entries always add up to the stock, however many writers race.
+
+    Returns ``(changes, store ids, ids of changed items the low-stock check must see)``.
     """
     new_stock = "i.stock + t.qty" if relative else "t.qty"
     changed = "t.qty <> 0" if relative else "l.stock <> t.qty"
@@ -169,16 +178,23 @@ def _write_postgresql(cursor, prefix, stage, params, *, relative, label, db_now,
         f"), written AS ("
         f"  UPDATE {ITEM_TABLE} i SET stock = {new_stock}, update_source = %s, updated_at = %s"
         f"  FROM locked l JOIN {stage} t ON t.item_id = l.id WHERE i.id = l.id AND {changed}"
-        f"  RETURNING i.id, i.store_id, l.stock AS before, i.stock AS after"
+        f"  RETURNING i.id, i.store_id, i.archived_at, l.stock AS before, i.stock AS after"
         f"), entries AS ("
         f"  INSERT INTO {LEDGER_TABLE} {LEDGER_COLUMNS}"
         f"  SELECT id, after - before, after, %s, %s, %s, %s, %s FROM written"
-        f") SELECT id, store_id, before, after FROM written ORDER BY id",
+        f") SELECT w.id, w.store_id, w.before, w.after, {possibly_watched_sql('w', 's')}"
+        f"  FROM written w JOIN {STORE_TABLE} s ON s.id = w.store_id ORDER BY w.id",
         [*params, label, db_now, *ledger],
     )
-    rows = cursor.fetchall()
-    return [StockChange(item_id, before, after) for item_id, _store, before, after in rows], sorted(
-        {store_id for _item, store_id, _before, _after in rows}
+    return _changes(cursor.fetchall())
+
+
+def _changes(rows):
+    """``(changes, store ids, watched item ids)`` from rows of (id, store_id, before, after, watched)."""
+    return (
+        [StockChange(item_id, before, after) for item_id, _store, before, after, _watched in rows],
+        sorted({row[1] for row in rows}),
+        [row[0] for row in rows if row[4]],
     )
 
 
@@ -191,27 +207,27 @@ def _write_sqlite(cursor, prefix, stage, params, *, relative, label, db_now, led
         else ("t.qty - i.stock", "t.qty", "t.qty", "i.stock <> t.qty")
     )
     cursor.execute(
-        f"{prefix} SELECT DISTINCT i.store_id FROM {ITEM_TABLE} i JOIN {stage} t ON t.item_id = i.id WHERE {changed}",
+        f"{prefix} SELECT i.id, i.store_id, i.stock, {ledger_after}, {possibly_watched_sql('i', 's')} "
+        f"FROM {ITEM_TABLE} i JOIN {stage} t ON t.item_id = i.id JOIN {STORE_TABLE} s ON s.id = i.store_id "
+        f"WHERE {changed} ORDER BY i.id",
         params,
     )
-    store_ids = sorted(row[0] for row in cursor.fetchall())
-    if not store_ids:
-        return [], []
+    rows = cursor.fetchall()
+    if not rows:
+        return [], [], []
     cursor.execute(
         f"{prefix} INSERT INTO {LEDGER_TABLE} {LEDGER_COLUMNS} "
         f"SELECT i.id, {ledger_delta}, {ledger_after}, %s, %s, %s, %s, %s "
-        f"FROM {ITEM_TABLE} i JOIN {stage} t ON t.item_id = i.id WHERE {changed} "
-        f"RETURNING item_id, stock_after - delta, stock_after",
+        f"FROM {ITEM_TABLE} i JOIN {stage} t ON t.item_id = i.id WHERE {changed}",
         [*params, *ledger],
     )
-    changes = [StockChange(*row) for row in cursor.fetchall()]
     cursor.execute(
         f"{prefix} UPDATE {ITEM_TABLE} SET stock = {new_stock}, update_source = %s, "
         f"updated_at = %s FROM {stage} t WHERE t.item_id = {ITEM_TABLE}.id "
         f"AND {changed.replace('i.stock', ITEM_TABLE + '.stock')}",
         [*params, label, db_now],
     )
-    return changes, store_ids
+    return _changes(rows)
 
 
 @contextmanager

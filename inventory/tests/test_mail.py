@@ -328,3 +328,42 @@ def test_concurrent_checks_of_one_fall_send_one_mail(inbox):
         thread.join()
     assert errors == []
     assert len(inbox.take()) == 1
+
+
+# --- which changes the check looks at ------------------------------------------------------
+
+
+def test_the_stock_writer_names_the_items_the_low_stock_check_must_see(
+    store, make_items, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    """The writer finds them in its own statement, so an unwatched change costs the check no query."""
+    from inventory.models import ItemMetadata
+    from inventory.signals import stock_changed
+
+    other = Store.objects.create(name="Other", slug="other", low_stock_threshold=2)
+    items = make_items(store, {"plain": 10, "meta": 10, "was-low": 1, "archived": 10})
+    shared = make_items(other, {"store-default": 10})
+    ItemMetadata.objects.create(item=items["meta"], key="low_stock", value="3")
+    LowStockState.objects.create(item=items["was-low"], low=True)
+    items["archived"].archived_at = datetime(2026, 1, 1, tzinfo=UTC)
+    items["archived"].save()
+    sent = []
+
+    def listener(sender, **kwargs):
+        sent.append(kwargs)
+
+    stock_changed.connect(listener)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            services.adjust_stock({item.pk: -1 for item in [*items.values(), *shared.values()]}, source="order")
+        with django_capture_on_commit_callbacks(execute=True):
+            services.set_stock({items["plain"].pk: 4}, source="pull")
+    finally:
+        stock_changed.disconnect(listener)
+    assert sorted(sent[0]["watched_item_ids"]) == sorted(
+        [items["meta"].pk, items["was-low"].pk, shared["store-default"].pk]
+    )
+    assert sent[1]["watched_item_ids"] == []
+    # Nothing watched and no state: the check after that commit needs no query at all.
+    with django_assert_num_queries(0):
+        assert mail.check_low_stock([items["plain"].pk], watched=[]) == {}

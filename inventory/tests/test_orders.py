@@ -331,10 +331,13 @@ def test_a_smaller_quantity_after_a_restock_never_puts_back_twice(shop, make_ite
 def test_a_failure_inside_the_transaction_applies_nothing(shop, make_items, monkeypatch):
     make_items(shop, {"A": 10})
 
-    def broken(*args, **kwargs):
-        raise RuntimeError("the database went away")
+    adjust_stock = services.adjust_stock
 
-    monkeypatch.setattr(order_services, "_insert_lines", broken)
+    def broken(*args, **kwargs):
+        adjust_stock(*args, **kwargs)  # the order, its lines and the stock are written...
+        raise RuntimeError("the database went away")  # ...and the transaction fails before its commit
+
+    monkeypatch.setattr(order_services.services, "adjust_stock", broken)
     with pytest.raises(RuntimeError):
         send(shop, lines=[("A", 2)])
     monkeypatch.undo()

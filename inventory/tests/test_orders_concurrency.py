@@ -396,16 +396,17 @@ def test_a_duplicate_waits_for_the_first_send_to_commit(monkeypatch):
 
     store = Store.objects.create(name="Slow", slug="slow", reduce_stock_on_order_import=True)
     services.create_items(store, [{"code": "A", "stock": 10}], source="admin")
-    insert_lines = order_services._insert_lines
+    insert_order = order_services._insert_order
     first = threading.Event()
 
-    def slow_insert(lines):
-        insert_lines(lines)
+    def slow_insert(order, lines):
+        inserted = insert_order(order, lines)
         if not first.is_set():
             first.set()
             time.sleep(0.5)  # the order row exists, uncommitted, while the copy arrives
+        return inserted
 
-    monkeypatch.setattr(order_services, "_insert_lines", slow_insert)
+    monkeypatch.setattr(order_services, "_insert_order", slow_insert)
 
     def send():
         return record_order(store, origin="shop", external_id="O-1", lines=[LineIn("A", 2)])
