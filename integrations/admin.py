@@ -206,6 +206,7 @@ class IntegrationAdmin(StoreScopedAdmin):
         "last_pull_at",
         "last_push_at",
         "last_reconcile_at",
+        "last_orders_at",
         "first_push_confirmed",
         "items_with_errors",
     ]
@@ -222,6 +223,7 @@ class IntegrationAdmin(StoreScopedAdmin):
                     "last_pull_at",
                     "last_push_at",
                     "last_reconcile_at",
+                    "last_orders_at",
                     "items_with_errors",
                 ]
             },

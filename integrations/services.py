@@ -252,13 +252,15 @@ def _record_health(run: SyncRun, failed: AdapterError | None) -> None:
     }.get(run.kind)
     updates = {}
     if failed is None:
-        updates.update(consecutive_failures=0, last_error="")
-        if run.kind != SyncRun.PREVIEW:
-            updates["status"] = Integration.OK
         if timestamp_field:
             updates[timestamp_field] = run.finished_at
+        if not _another_kind_failing(run):
+            updates.update(consecutive_failures=0, last_error="")
+            if run.kind != SyncRun.PREVIEW:
+                updates["status"] = Integration.OK
         Integration.objects.filter(pk=integration.pk).update(**updates)
-        _sync_trouble_resolved(integration)
+        if "consecutive_failures" in updates:
+            _sync_trouble_resolved(integration)
         return
     failures = integration.consecutive_failures + 1
     Integration.objects.filter(pk=integration.pk).update(
@@ -267,6 +269,36 @@ def _record_health(run: SyncRun, failed: AdapterError | None) -> None:
     logger.warning("%s %s failed: %s", integration, run.kind, failed)
     if isinstance(failed, AuthError) or failures >= FAILURES_BEFORE_MAIL:
         _sync_trouble(integration, failed, failures)
+
+
+def _health_kinds(integration: Integration) -> set[str]:
+    """The kinds of run that make up this integration's health as it is set up now."""
+    if integration.role == Integration.FULFILLMENT:
+        kinds = {SyncRun.PULL}
+    else:
+        kinds = {SyncRun.PUSH, SyncRun.RECONCILE}
+        if orders_enabled(integration):
+            kinds.add(SyncRun.ORDERS)
+    return kinds
+
+
+def _another_kind_failing(run: SyncRun) -> bool:
+    """Whether the latest run of another kind this integration runs failed.
+
+    One kind's success must not hide another's trouble: a cart whose pushes
+    land while every order pull fails is failing, and its failures keep
+    counting towards the sync-trouble mail until an order pull succeeds.
+    """
+    for kind in sorted(_health_kinds(run.integration) - {run.kind}):
+        latest = (
+            SyncRun.objects.filter(integration_id=run.integration_id, kind=kind, finished_at__isnull=False)
+            .order_by("-started_at", "-id")
+            .values_list("status", flat=True)
+            .first()
+        )
+        if latest == SyncRun.FAILED:
+            return True
+    return False
 
 
 def _sync_trouble(integration, failed, failures):

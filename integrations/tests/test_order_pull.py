@@ -510,6 +510,33 @@ def test_the_scheduled_task_pulls_orders_before_it_pushes(shop, make_items, shop
     assert kinds == ["orders", "push", "orders", "push"]
 
 
+def test_failing_order_pulls_are_not_hidden_by_pushes_that_land(shop, make_items, inbox):
+    """Each scheduled run pushes fine while its order pull fails: the cart is failing, the
+    failures add up to the sync-trouble mail, and the first order pull that works clears it."""
+    shop.low_stock_recipients = "ops@example.com"
+    shop.save()
+    with WooCommerceFake(time_scale=SCALE) as fake:
+        woo = WooCart(fake)
+        integration = woo.integration(shop)
+        make_items(shop, {"A": 10})
+        woo.stock("A")
+        assert tasks.scheduled_sync(integration.pk) == "orders:ok, push:ok"
+        fake.inject(woo.orders_path(), 503, times=1000)
+        for failures in (1, 2, 3):
+            InventoryItem.objects.filter(store=shop, code="A").update(stock=10 - failures)  # a push is due
+            assert tasks.scheduled_sync(integration.pk) == "orders:failed, push:ok"
+            assert fake.stock("A") == 10 - failures
+            integration.refresh_from_db()
+            assert (integration.status, integration.consecutive_failures) == (Integration.FAILING, failures)
+        [message] = inbox.take()
+        assert "Woocommerce" in message["subject"] and "3 time(s)" in message["body"]
+        fake.clear_faults()
+        assert tasks.scheduled_sync(integration.pk) == "orders:ok, push:ok"
+    integration.refresh_from_db()
+    assert (integration.status, integration.consecutive_failures) == (Integration.OK, 0)
+    assert inbox.take() == []  # one mail per incident
+
+
 def test_a_push_requested_by_a_stock_change_does_not_pull_orders(shop, make_items, shopify):
     integration = shopify.integration(shop)
     make_items(shop, {"A": 10})
