@@ -665,12 +665,21 @@ def push(integration: Integration, *, trigger: str = "manual") -> SyncRun:
 
 
 def _preview(integration, trigger, lines, not_sent) -> SyncRun:
+    """Show the first push without sending it.
+
+    The cart is still asked who we are (its locations), so wrong credentials
+    or a wrong address show up now, not only after staff confirm the push.
+    """
     run = _start(integration, SyncRun.PREVIEW, trigger)
     run.counts = {"would_send": len(lines), "not_sent": len(not_sent)}
     run.details = [
         {"sku": line.sku, "quantity": line.quantity, "cart_had": line.last_confirmed}
         for line in lines[:DETAIL_LIMIT]
     ]
+    try:
+        build_adapter(integration).test_connection()
+    except AdapterError as exc:
+        return _finish(run, failed=exc)
     Integration.objects.filter(pk=integration.pk).update(status=Integration.PREVIEW)
     return _finish(run, status=SyncRun.OK, message="First push not sent: confirm it in the admin to send.")
 

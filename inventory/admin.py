@@ -226,14 +226,14 @@ class StoreAdmin(StoreScopedAdmin):
     form = StoreForm
     store_path = "pk"
     inlines = [StoreMembershipInline]
-    list_display = ["name", "slug", "item_count", "member_count", "inventory_source", "sync_paused",
-                    "time_zone"]
+    list_display = ["name", "slug", "api_store_id", "item_count", "member_count", "inventory_source",
+                    "sync_paused", "time_zone"]
     list_filter = ["sync_paused"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["api_store_id", "created_at", "updated_at"]
     fieldsets = [
-        (None, {"fields": ["name", "slug", "time_zone"]}),
+        (None, {"fields": ["name", "slug", "api_store_id", "time_zone"]}),
         (
             "Stock rules",
             {
@@ -255,6 +255,11 @@ class StoreAdmin(StoreScopedAdmin):
 
     def store_id_of(self, obj):
         return obj.pk
+
+    @admin.display(description="store id (API v2)", ordering="pk")
+    def api_store_id(self, obj):
+        """The number v2 clients send as ``ORDERDESK-STORE-ID``."""
+        return obj.pk if obj and obj.pk else "—"
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request).select_related("inventory_source")

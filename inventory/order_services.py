@@ -130,6 +130,10 @@ class OrderResult:
             "unknown_codes": self.unknown_codes,
             "problems": self.problems,
             "oversold": self.oversold,
+            "note": "" if order.takes_stock else (
+                "Recorded only: this store does not take stock off for orders "
+                "(store setting 'Take stock off as orders are imported')."
+            ),
         }
 
 

@@ -95,6 +95,18 @@ def test_new_cart_starts_in_preview(store, make_items, cart, shopify):
     assert runs[-1].kind == SyncRun.PUSH and shopify.level("A-1") == 7
 
 
+def test_a_preview_with_wrong_credentials_fails_before_anyone_confirms_it(store, make_items, cart, shopify):
+    Integration.objects.filter(pk=cart.pk).update(first_push_confirmed=False)
+    cart.refresh_from_db()
+    cart.credentials = {"access_token": "wrong-token-1234"}
+    cart.save()
+    make_items(store, {"A-1": 7})
+    run = services.push(cart)
+    assert run.kind == SyncRun.PREVIEW and run.status == SyncRun.FAILED
+    cart.refresh_from_db()
+    assert cart.status == Integration.FAILING and cart.last_error and "wrong-token" not in cart.last_error
+
+
 def test_skip_push_and_replaced_skus(store, make_items, cart, shopify):
     items = make_items(store, {"B": 10, "C": 7, "BUNDLE": 0, "HIDDEN": 5})
     stock_services.set_metadata(items["BUNDLE"], {"code_replace": "B,C,C"})

@@ -100,6 +100,7 @@ class OrderResultSerializer(serializers.Serializer):
     oversold = serializers.ListField(
         child=serializers.CharField(), help_text="SKUs this request took below zero."
     )
+    note = serializers.CharField(help_text="Why the order took no stock at all, when that is so.")
 
 
 class OrderCreate(StoreScopedView):

@@ -42,6 +42,7 @@ v1_patterns = [
          name="api-v1-import-warnings"),
     path(store + "imports/<int:job_id>/preview/", v1_imports.ImportPreview.as_view(),
          name="api-v1-import-preview"),
+    path(store + "imports/<int:job_id>/apply/", v1_imports.ImportApply.as_view(), name="api-v1-import-apply"),
     path(store + "imports/<int:job_id>/undo/", v1_imports.ImportUndo.as_view(), name="api-v1-import-undo"),
     *orders.urlpatterns,
 ]

@@ -50,6 +50,9 @@ class ImportUploadSerializer(serializers.Serializer):
                                    help_text="set: counts; add: receipts added to stock.")
     create_missing = serializers.BooleanField(default=False, help_text="Create unknown SKUs.")
     dry_run = serializers.BooleanField(default=False, help_text="Report what would change; write nothing.")
+    preview = serializers.BooleanField(default=False, help_text=(
+        "Read and show what would change, then wait: POST …/imports/{id}/apply/ applies it."
+    ))
     options = OptionsField(required=False, help_text=(
         "sheet, header_row, sku_column, qty_columns, location_column, encoding, delimiter, decimal."
     ))
@@ -127,6 +130,7 @@ UPLOAD_SCHEMA = {
         "mode": {"type": "string", "enum": [ImportJob.SET, ImportJob.ADD], "default": ImportJob.SET},
         "create_missing": {"type": "boolean", "default": False},
         "dry_run": {"type": "boolean", "default": False},
+        "preview": {"type": "boolean", "default": False},
         "options": {"type": "string", "description": 'A JSON object as text, e.g. {"sku_column": "Item"}.'},
     },
 }
@@ -161,12 +165,21 @@ class ImportListCreate(JobScopedView, generics.ListAPIView):
             mode=data["mode"], create_missing=data["create_missing"], dry_run=data["dry_run"],
             options=data.get("options") or {}, user=self.access.ledger_user, sender=self.access.sender,
         )
-        job = import_services.submit(job, then_apply=not data["dry_run"], user=self.access.ledger_user)
-        job.refresh_from_db()
-        waiting = job.status in {ImportJob.PENDING, ImportJob.READING, ImportJob.APPLYING}
-        code = status.HTTP_202_ACCEPTED if waiting else status.HTTP_201_CREATED
-        location = request.build_absolute_uri(f"{job.pk}/")
-        return Response(ImportJobSerializer(job).data, status=code, headers={"Location": location})
+        then_apply = not (data["dry_run"] or data["preview"])
+        job = import_services.submit(job, then_apply=then_apply, user=self.access.ledger_user)
+        return _job_response(request, job, created=True)
+
+
+def _job_response(request, job: ImportJob, *, created: bool) -> Response:
+    """201/200 when the job has finished this step, 202 while a worker is on it."""
+    job.refresh_from_db()
+    waiting = job.status in {ImportJob.PENDING, ImportJob.READING, ImportJob.APPLYING}
+    if waiting:
+        code = status.HTTP_202_ACCEPTED
+    else:
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    headers = {"Location": request.build_absolute_uri(f"{job.pk}/")} if created else {}
+    return Response(ImportJobSerializer(job).data, status=code, headers=headers)
 
 
 @extend_schema(parameters=[JOB_ID])
@@ -217,6 +230,25 @@ class ImportPreview(_JobList):
 
     def rows(self, job):
         return [{"code": line[0], "old": line[1], "new": line[2]} for line in job.preview or []]
+
+
+@extend_schema(parameters=[JOB_ID])
+class ImportApply(JobScopedView):
+    """Apply a previewed import, checked again against stock as it is now (as the admin's Apply does)."""
+
+    serializer_class = ImportJobSerializer
+
+    @extend_schema(request=None, responses={
+        200: ImportJobSerializer,
+        202: OpenApiResponse(ImportJobSerializer, description="Large file: a worker applies it; poll the job."),
+        409: OpenApiResponse(description="A dry run, or an import that is not waiting to be applied."),
+    })
+    def post(self, request, *args, **kwargs):
+        job = self.get_job()
+        if job.dry_run:
+            raise Conflict("A dry run is never applied; upload the file again with preview=true or without dry_run.")
+        job = import_services.submit(job, then_apply=True, user=self.access.ledger_user)
+        return _job_response(request, job, created=False)
 
 
 @extend_schema(parameters=[JOB_ID])

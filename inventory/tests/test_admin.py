@@ -433,3 +433,25 @@ def test_bulk_actions_leave_viewer_stores_alone(store, other_store, make_items, 
     }, follow=True)
     assert "you may only view their store" in response.content.decode()
     assert mine.metadata.filter(key="max").exists() and not viewed.metadata.exists()
+
+
+def test_setup_demo_prints_the_admin_password_only_while_it_still_works(db, settings, tmp_path):
+    """Run on every start: a password staff changed since is never printed as if it worked."""
+    from io import StringIO
+
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    settings.DATA_DIR = tmp_path
+    out = StringIO()
+    call_command("setup_demo", stdout=out)
+    password = (tmp_path / "admin-password").read_text().strip()
+    assert f"admin / {password}" in out.getvalue()
+    assert Store.objects.get(slug="demo").items.count() > 10
+    admin_user = get_user_model().objects.get(username="admin")
+    admin_user.set_password("changed-by-staff")
+    admin_user.save()
+    out = StringIO()
+    call_command("setup_demo", stdout=out)
+    assert password not in out.getvalue()
+    assert "changepassword admin" in out.getvalue()

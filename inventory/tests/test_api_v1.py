@@ -8,6 +8,7 @@ from django.core.management import call_command
 from django.db.models import Sum
 from rest_framework.test import APIClient
 
+from inventory import services
 from inventory.api.tokens import create_token, hash_key
 from inventory.models import ApiToken, InventoryItem, StockLedgerEntry, Store, StoreMembership
 
@@ -372,6 +373,12 @@ def test_ledger_is_paginated_newest_first(api, store, make_items):
     assert api.post("/api/v1/stores/main/items/A-1/ledger/", {}).status_code == 405
 
 
+def test_store_settings_are_not_changed_through_the_api_and_it_says_so(api, store):
+    """A read-write key is not "read only": the store endpoint simply takes no writes."""
+    answer = api.patch("/api/v1/stores/main/", {"reduce_stock_on_order_import": True}, format="json")
+    assert answer.status_code == 405 and "read only" not in answer.content.decode()
+
+
 # --- imports -----------------------------------------------------------------------------
 
 
@@ -417,6 +424,25 @@ def test_import_dry_run_then_apply_then_undo(api, store, make_items):
     assert undone.json()["status"] == "undone"
     assert stock_of(store, "A-1") == 3
     assert api.post(f"/api/v1/stores/main/imports/{job['id']}/undo/").status_code == 409
+
+
+def test_import_preview_then_apply_checks_stock_again(api, store, make_items):
+    make_items(store, {"A-1": 3, "A-2": 5})
+    response = upload(api, b"sku,qty\nA-1,10\nA-2,5\n", preview="true")
+    assert response.status_code == 201, response.content
+    job = response.json()
+    assert (job["status"], job["dry_run"]) == ("previewed", False)
+    assert stock_of(store, "A-1") == 3
+    services.adjust_stock({InventoryItem.objects.get(store=store, code="A-2").pk: -1}, source="order")
+    applied = api.post(f"/api/v1/stores/main/imports/{job['id']}/apply/")
+    assert applied.status_code == 200, applied.content
+    assert applied.json()["status"] == "applied"
+    assert (stock_of(store, "A-1"), stock_of(store, "A-2")) == (10, 5)  # A-2 read again: 4 -> 5
+    assert api.post(f"/api/v1/stores/main/imports/{job['id']}/apply/").status_code == 200  # twice: no-op
+    dry = upload(api, b"sku,qty\nA-1,1\n", dry_run="true").json()
+    refused = api.post(f"/api/v1/stores/main/imports/{dry['id']}/apply/")
+    assert refused.status_code == 409 and "dry run" in refused.json()["detail"]
+    assert stock_of(store, "A-1") == 10
 
 
 def test_import_add_mode_and_options(api, store, make_items):

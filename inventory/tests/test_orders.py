@@ -226,6 +226,7 @@ def test_without_reduce_stock_orders_are_recorded_only(store, make_items):
     make_items(store, {"A": 10})
     result = send(store, lines=[("A", 2)])
     assert not result.order.takes_stock and result.moves == []
+    assert "Take stock off as orders are imported" in result.as_dict()["note"]
     assert stock(store, "A") == 10
     # Turning the setting on later does not make old orders take stock when re-sent:
     # the stock counted meanwhile already reflects them.

@@ -104,7 +104,7 @@ def test_signal_sent_after_commit(store, make_items, django_capture_on_commit_ca
 def test_check_ledger_names_broken_items(store, make_items, capsys):
     items = make_items(store, {"A-1": 4, "B-2": 6})
     call_command("check_ledger")
-    assert "All 2 items" in capsys.readouterr().out
+    assert "Every item matches its ledger (2 checked)" in capsys.readouterr().out
     # A change that bypasses the services is exactly what the command exists to catch.
     InventoryItem.objects.filter(pk=items["B-2"].pk).update(stock=7)
     with pytest.raises(SystemExit) as exit_info:
@@ -112,6 +112,13 @@ def test_check_ledger_names_broken_items(store, make_items, capsys):
     assert exit_info.value.code == 1
     out = capsys.readouterr().out
     assert "B-2" in out and "A-1" not in out and "stock 7" in out and "ledger 6" in out
+
+
+def test_check_ledger_refuses_a_store_that_does_not_exist(store):
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="No store with slug 'nosuch'"):
+        call_command("check_ledger", "--store", "nosuch")
 
 
 @pytest.mark.django_db(transaction=True)

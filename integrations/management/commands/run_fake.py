@@ -48,7 +48,18 @@ class Command(BaseCommand):
         parser.add_argument("--seed-store", metavar="SLUG", help="Load the SKUs of this store.")
 
     def handle(self, *args, kind, port, host, seed_demo, seed_store, **options):
+        if not 1 <= port <= 65535:
+            raise CommandError(f"--port {port}: a port is a number from 1 to 65535.")
+        if seed_store:
+            from inventory.models import Store
+
+            if not Store.objects.filter(slug=seed_store).exists():
+                raise CommandError(f"--seed-store {seed_store}: no store with that slug.")
         fake = fake_class(kind)(host=host, port=port)
+        try:
+            fake.start()
+        except OSError as exc:
+            raise CommandError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.") from exc
         if seed_demo:
             fake.seed_demo()
         if seed_store:

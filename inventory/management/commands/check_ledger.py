@@ -5,6 +5,8 @@ from django.db import connection
 
 from inventory.models import InventoryItem, StockLedgerEntry
 
+from ._readout import get_store
+
 
 class Command(BaseCommand):
     help = "Check that each item's stock equals the sum of its ledger; exit 1 naming the items where not."
@@ -18,6 +20,7 @@ class Command(BaseCommand):
         stores = "inventory_store"
         where, params = "", []
         if store:
+            get_store(store)  # a mistyped slug must not pass as "all items match"
             where, params = "WHERE s.slug = %s", [store]
         # One grouped query, so the check stays quick on a large install.
         sql = (
@@ -38,4 +41,4 @@ class Command(BaseCommand):
                 self.stdout.write(f"{slug} {code}: stock {stock}, ledger {total} (off by {stock - total:+d})")
             self.stdout.write(f"{len(broken)} of {checked} items do not match their ledger.")
             raise SystemExit(1)
-        self.stdout.write(f"All {checked} items match their ledger.")
+        self.stdout.write(f"Every item matches its ledger ({checked} checked).")

@@ -20,7 +20,7 @@ class Command(BaseCommand):
             store.full_clean()
         except ValidationError as exc:
             raise CommandError(
-                "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+                "; ".join(f"{k}: {' '.join(dict.fromkeys(v))}" for k, v in exc.message_dict.items())
             ) from None
         store.save()
         self.stdout.write(f"Created store '{store.slug}' ({store.name}).")

@@ -31,8 +31,8 @@ class Command(BaseCommand):
             row["notes"] = explain.notes_for(store, item.code)
             self.stdout.write(json.dumps(row, ensure_ascii=False))
             return
-        told = "not sent" if row["told"] is None else row["told"]
-        self.stdout.write(f"{item.code} in {store.name}: stock {item.stock}; {label} is told {told}.")
+        told = "is not sent this item" if row["told"] is None else f"is told {row['told']}"
+        self.stdout.write(f"{item.code} in {store.name}: stock {item.stock}; {label} {told}.")
         for number, step in enumerate(row["steps"], 1):
             self.stdout.write(f"  {number}. {step['note']}")
         if row["error"]:

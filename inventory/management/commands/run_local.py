@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from .setup_demo import DEMO_FAKES
 
@@ -23,8 +23,33 @@ def wait_for_port(port: int, timeout: float = 30.0) -> bool:
     return False
 
 
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def any_free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def point_demo_integration(kind: str, port: int) -> None:
+    """Move the demo store's fake integration to ``port`` (only while it still points at a local fake)."""
+    from integrations.models import Integration
+
+    Integration.objects.filter(
+        store__slug="demo", slug=f"demo-{kind}", base_url__startswith="http://127.0.0.1:"
+    ).update(base_url=f"http://127.0.0.1:{port}")
+
+
 class Command(BaseCommand):
-    help = "Start the web server and a task cluster; Ctrl-C stops both."
+    help = "Start the web server, a task cluster and the demo's fake services; Ctrl-C stops them all."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
@@ -36,17 +61,28 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, host, port, no_demo_fakes, **options):
+        if not port_is_free(host, port):
+            raise CommandError(
+                f"Port {port} on {host} is in use (another copy running?). Choose another: make run PORT={port + 1}"
+            )
         manage = [sys.executable, "manage.py"]
         processes = []
         if not no_demo_fakes:
-            # The demo store's integrations point at these (see setup_demo).
+            # The demo store's integrations point at these (see setup_demo); a port
+            # taken by something else moves the fake, and the integration with it.
+            fake_ports = {}
             for kind, fake_port in DEMO_FAKES.items():
+                if not port_is_free("127.0.0.1", fake_port):
+                    fake_port = any_free_port()
+                    self.stdout.write(f"Port {DEMO_FAKES[kind]} is taken: the fake {kind} uses {fake_port}.")
+                point_demo_integration(kind, fake_port)
+                fake_ports[kind] = fake_port
                 processes.append(
                     subprocess.Popen(
                         [*manage, "run_fake", kind, "--port", str(fake_port), "--seed-store", "demo"]
                     )
                 )
-            for fake_port in DEMO_FAKES.values():
+            for fake_port in fake_ports.values():
                 wait_for_port(fake_port)
         processes += [
             subprocess.Popen([*manage, "qcluster"]),
@@ -54,7 +90,7 @@ class Command(BaseCommand):
         ]
         self.stdout.write(self.style.SUCCESS(f"Admin: http://{host}:{port}/admin/  (Ctrl-C stops)"))
 
-        def stop(*_):
+        def stop(*_, status=0):
             for process in processes:
                 if process.poll() is None:
                     process.send_signal(signal.SIGINT)
@@ -64,12 +100,16 @@ class Command(BaseCommand):
                     process.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     process.kill()
-            raise SystemExit(0)
+            raise SystemExit(status)
 
         signal.signal(signal.SIGTERM, stop)
         try:
             while all(process.poll() is None for process in processes):
                 time.sleep(0.5)
         except KeyboardInterrupt:
-            pass
-        stop()
+            stop()
+        ended = next(process for process in processes if process.poll() is not None)
+        self.stderr.write(
+            f"{' '.join(ended.args[1:3])} stopped (exit {ended.returncode}); stopping the others."
+        )
+        stop(status=1)

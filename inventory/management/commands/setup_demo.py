@@ -2,7 +2,7 @@
 
 Safe to run on every start: it creates only what is missing, and prints the
 local admin's credentials each time (they are kept in the data folder, which
-only the local user can read).
+only the local user can read) while they still log in.
 """
 
 import secrets
@@ -37,7 +37,13 @@ class Command(BaseCommand):
         password = self.ensure_admin(username)
         store = self.ensure_demo_store()
         self.ensure_demo_integrations(store)
-        self.stdout.write(self.style.SUCCESS(f"Admin account: {username} / {password}"))
+        if password is None:
+            self.stdout.write(
+                self.style.SUCCESS(f"Admin account: {username} (its password was changed since it was made here; ")
+                + f"`python manage.py changepassword {username}` sets a new one)"
+            )
+        else:
+            self.stdout.write(self.style.SUCCESS(f"Admin account: {username} / {password}"))
         self.stdout.write(f"Demo store '{store.slug}': {store.items.count()} items.")
 
     def ensure_admin(self, username):
@@ -45,7 +51,9 @@ class Command(BaseCommand):
         user_model = get_user_model()
         user = user_model.objects.filter(username=username).first()
         if user is not None and credentials.exists():
-            return credentials.read_text().strip()
+            password = credentials.read_text().strip()
+            # Staff may have changed it since: never print a password that no longer works.
+            return password if user.check_password(password) else None
         password = secrets.token_urlsafe(12)
         if user is None:
             user = user_model.objects.create_superuser(username, f"{username}@localhost", password)
