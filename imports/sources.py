@@ -183,6 +183,7 @@ class Mailbox(PolledSource):
 
     class Meta:
         verbose_name = "import mailbox"
+        verbose_name_plural = "import mailboxes"
 
     def __str__(self):
         return self.name

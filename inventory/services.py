@@ -206,10 +206,12 @@ def _write_sqlite(cursor, prefix, stage, params, *, relative, label, db_now, led
         if relative
         else ("t.qty - i.stock", "t.qty", "t.qty", "i.stock <> t.qty")
     )
+    # CROSS JOIN makes SQLite walk the staged rows and look each item up by key;
+    # left to choose, it may scan the whole item table instead.
     cursor.execute(
         f"{prefix} SELECT i.id, i.store_id, i.stock, {ledger_after}, {possibly_watched_sql('i', 's')} "
-        f"FROM {ITEM_TABLE} i JOIN {stage} t ON t.item_id = i.id JOIN {STORE_TABLE} s ON s.id = i.store_id "
-        f"WHERE {changed} ORDER BY i.id",
+        f"FROM {stage} t CROSS JOIN {ITEM_TABLE} i ON i.id = t.item_id JOIN {STORE_TABLE} s ON s.id = i.store_id "
+        f"WHERE {changed}",
         params,
     )
     rows = cursor.fetchall()
@@ -218,7 +220,7 @@ def _write_sqlite(cursor, prefix, stage, params, *, relative, label, db_now, led
     cursor.execute(
         f"{prefix} INSERT INTO {LEDGER_TABLE} {LEDGER_COLUMNS} "
         f"SELECT i.id, {ledger_delta}, {ledger_after}, %s, %s, %s, %s, %s "
-        f"FROM {ITEM_TABLE} i JOIN {stage} t ON t.item_id = i.id WHERE {changed}",
+        f"FROM {stage} t CROSS JOIN {ITEM_TABLE} i ON i.id = t.item_id WHERE {changed}",
         [*params, *ledger],
     )
     cursor.execute(

@@ -138,7 +138,8 @@ def number_count(value: float) -> int | Bad:
         return _checked(int(shown), format(shown, ".15g"))
     return Bad(
         "qty_fractional",
-        f"{format(value, '.15g')} is not a whole number. Counts must be whole units.",
+        # 12 digits: a formula's binary noise (93.8710000000001) shows as the sheet does.
+        f"{format(value, '.12g')} is not a whole number. Counts must be whole units.",
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import io
+import itertools
 import os
 import re
 from collections.abc import Callable
@@ -21,12 +21,25 @@ from .columns import (
     trim_header,
 )
 from .results import EMPTY, FileRefused, Issue, ReadOptions, ReadResult, Record
-from .text import Layout, decode, delimiter_option, detect_layout, looks_like_utf16
+from .text import (
+    ByteSource,
+    Decoding,
+    Layout,
+    delimiter_option,
+    layout_of_sample,
+    looks_like_utf16,
+    sample_lines,
+    sample_needed,
+    sample_size,
+    stream_decoding,
+)
 from .workbook import NO_VALUE, looks_like_workbook, open_sheet, xlsx_problem_cells
 
 TEXT_EXTENSIONS = frozenset({".csv", ".tsv", ".txt", ".tab"})
 WORKBOOK_EXTENSIONS = frozenset({".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"})
 PROGRESS_EVERY = 5000
+# Records handed to the sink at a time: memory holds one chunk, not the file.
+CHUNK_ROWS = 5000
 
 _PLAIN_START = frozenset("0123456789abcdefhijklmnopqruvwxyzABCDEFHIJKLMNOPQRUVWXYZ")
 _FAST_START = frozenset("abcdefhijklmnopqruvwxyzABCDFHIJKLMNOPQRUVWXYZ")
@@ -47,13 +60,34 @@ def _plain_sku(sku: str) -> bool:
 _DECIMALS = {"comma": "comma", ",": "comma", "dot": "dot", ".": "dot", "point": "dot"}
 
 
-def _load(data: bytes | bytearray | memoryview | str | os.PathLike) -> bytes:
+def _collect_into(result: ReadResult) -> Callable[[list[tuple]], None]:
+    """The default sink: every record kept in ``result.records`` (small files, tests)."""
+    records = result.records
+
+    def collect(chunk: list[tuple]) -> None:
+        records.extend(Record(*values) for values in chunk)
+
+    return collect
+
+
+def _source(data: ByteSource | bytes | bytearray | memoryview | str | os.PathLike) -> ByteSource:
+    if isinstance(data, ByteSource):
+        return data
     if isinstance(data, bytes | bytearray | memoryview):
-        return bytes(data)
+        return ByteSource.from_bytes(bytes(data))
+    path = Path(data)
     try:
-        return Path(data).read_bytes()
+        path.open("rb").close()
     except OSError as error:
         raise FileRefused(f"The file could not be opened: {error.strerror or error}.") from None
+    return ByteSource(lambda: path.open("rb"))
+
+
+_BLANK_BYTES = b"\xef\xbb\xbf\xff\xfe\x00 \t\r\n"
+
+
+def _is_blank(source: ByteSource) -> bool:
+    return not any(chunk.strip(_BLANK_BYTES) for chunk in source.chunks())
 
 
 def _checked_options(options: ReadOptions) -> ReadOptions:
@@ -83,16 +117,16 @@ def _checked_options(options: ReadOptions) -> ReadOptions:
     return dataclasses.replace(options, qty_columns=qty, decimal=decimal)
 
 
-def _kind(data: bytes, filename: str) -> str:
+def _kind(source: ByteSource, filename: str) -> str:
     """The file kind, "workbook" or "text".
 
     The content decides where it is clear (a workbook saved under a text name, and
     tab-separated text saved as .xls, both happen in the wild); otherwise the extension.
     """
     extension = os.path.splitext(filename or "")[1].lower()
-    if looks_like_workbook(data):
+    head = source.head(4096)
+    if looks_like_workbook(head):
         return "workbook"
-    head = data[:4096]
     if extension in WORKBOOK_EXTENSIONS:
         start = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
         if start.startswith(b"<"):
@@ -110,24 +144,30 @@ def _kind(data: bytes, filename: str) -> str:
 
 
 def read_stock_file(
-    data: bytes | str | os.PathLike,
+    data: ByteSource | bytes | str | os.PathLike,
     filename: str,
     options: ReadOptions = ReadOptions(),  # noqa: B008 - frozen, so a shared default is safe
     progress: Callable[[int], None] | None = None,
+    sink: Callable[[list[tuple]], None] | None = None,
+    chunk_size: int = CHUNK_ROWS,
 ) -> ReadResult:
     """Read a stock file into records, row errors and warnings.
 
-    ``data`` is the raw bytes or a path; ``filename`` decides text or workbook by its
-    extension (content is sniffed too: a workbook saved under a text name is still read
-    as one). Raises FileRefused for whole-file problems.
+    ``data`` is the raw bytes, a path or a :class:`ByteSource`; ``filename`` decides text
+    or workbook by its extension (content is sniffed too: a workbook saved under a text
+    name is still read as one). Raises FileRefused for whole-file problems.
+
+    Without ``sink`` the records end up in ``result.records``; with one, they are handed
+    to it as lists of ``(row, sku, quantity, location, details, metadata)`` tuples, at
+    most ``chunk_size`` at a time, and a text file is never held whole in memory.
     """
-    raw = _load(data)
+    source = _source(data)
     options = _checked_options(options)
-    if not raw.strip(b"\xef\xbb\xbf\xff\xfe\x00 \t\r\n"):
+    if _is_blank(source):
         raise FileRefused("The file is empty.")
-    if _kind(raw, filename) == "workbook":
-        return _read_workbook(raw, options, progress)
-    return _read_text(raw, options, progress)
+    if _kind(source, filename) == "workbook":
+        return _read_workbook(source.read_all(), options, progress, sink, chunk_size)
+    return _read_text(source, options, progress, sink, chunk_size)
 
 
 class _Rows:
@@ -140,9 +180,14 @@ class _Rows:
         headers: list[str],
         comma_decimal: bool,
         problems: dict[tuple[int, int], str] | None = None,
+        sink: Callable[[list[tuple]], None] | None = None,
+        chunk_size: int = CHUNK_ROWS,
     ):
         self.result = result
-        self.records = result.records
+        self.sink = sink if sink is not None else _collect_into(result)
+        self.chunk_size = chunk_size
+        self.buffer: list[tuple] = []
+        self.recorded = 0
         self.errors = result.errors
         self.warnings = result.warnings
         self.headers = headers
@@ -281,11 +326,7 @@ class _Rows:
             found = {key: cells[i].strip() for key, i, _h in self.metadata if i < n and cells[i].strip()}
             if found:
                 metadata = found
-        if quantity is None:
-            self.skipped += 1
-        elif quantity < 0:
-            self._negative(row, sku, quantity)
-        self.records.append(Record(row, sku, quantity, location, details, metadata))
+        self._record(row, sku, quantity, location, details, metadata)
 
     def text_rows(self, records, progress) -> None:
         """All records of a text file. The common row (a plain SKU, a whole-number count in a
@@ -297,13 +338,17 @@ class _Rows:
         location = self.location
         details = [(name, i) for name, i, _h in self.details]
         metadata = [(key, i) for key, i, _h in self.metadata]
-        append = self.records.append
+        buffer = self.buffer
+        append = buffer.append
+        chunk_size = self.chunk_size
         fast = 0
         count = 0
         for row, cells in records:
             if count and progress is not None and count % PROGRESS_EVERY == 0:
                 progress(self.rows + fast)
             count += 1
+            if len(buffer) >= chunk_size:
+                self._flush()
             if single is not None and (len(cells) == width or (len(cells) == width + 1 and not cells[-1])):
                 sku = cells[sku_index].strip()
                 cell = cells[single]
@@ -314,7 +359,7 @@ class _Rows:
                     if metadata:
                         found_metadata = {k: v for k, i in metadata if (v := cells[i].strip())} or EMPTY
                     append(
-                        Record(
+                        (
                             row,
                             sku,
                             int(cell),
@@ -361,7 +406,17 @@ class _Rows:
             self.skipped += 1
         elif quantity < 0:
             self._negative(row, sku, quantity)
-        self.records.append(Record(row, sku, quantity, location, details, metadata))
+        self.buffer.append((row, sku, quantity, location, details, metadata))
+        if len(self.buffer) >= self.chunk_size:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Hand the buffered records to the sink: a file's records are never all held at once."""
+        buffer = self.buffer
+        if buffer:
+            self.recorded += len(buffer)
+            self.sink(buffer[:])
+            buffer.clear()
 
     # -- workbook rows -----------------------------------------------------------------
     def _problem(self, row: int, index: int) -> str | None:
@@ -463,10 +518,12 @@ class _Rows:
 
     # -- end ---------------------------------------------------------------------------
     def finish(self) -> None:
+        self._flush()
         result = self.result
         result.rows = self.rows
         result.skipped = self.skipped
         if self.rows and self.blank_skus == self.rows:
+            # One clear message for the whole file, then each row (bad-inputs: per-row detail).
             result.errors.insert(
                 0,
                 Issue(
@@ -475,11 +532,11 @@ class _Rows:
                     None,
                     f"The SKU column '{self.sku_header}' is empty on every row ({self.rows} rows), "
                     "so nothing can be imported. Fill in the SKUs, or name another SKU column "
-                    "in the import options.",
+                    "(--sku-column, or the SKU column of the import options).",
                     code="sku_column_empty",
                 ),
             )
-        elif self.records and self.skipped == len(self.records) and not self.qty_errors:
+        elif self.recorded and self.skipped == self.recorded and not self.qty_errors:
             names = ", ".join(f"'{h}'" for _i, h in self.qty)
             result.warnings.insert(
                 0,
@@ -522,10 +579,14 @@ def _no_header(options: ReadOptions, candidate: list[str] | None, where: str) ->
     )
 
 
-def _read_text(raw: bytes, options: ReadOptions, progress) -> ReadResult:
-    text, encoding = decode(raw, options.encoding)
+def _read_text(source: ByteSource, options: ReadOptions, progress, sink, chunk_size) -> ReadResult:
+    decoding = stream_decoding(source, options.encoding)
+    encoding = decoding.encoding
     delimiter = delimiter_option(options.delimiter)
-    layout: Layout = detect_layout(text, options, delimiter)
+    with source.lines(*decoding) as lines:
+        sample, cut = sample_lines(lines, sample_size(options), sample_needed(options))
+    layout: Layout = layout_of_sample(sample, cut, options, delimiter)
+    del sample
     if layout.header_line is None or layout.header_cells is None:
         raise _no_header(options, layout.candidate_cells, "the file")
     headers = trim_header(layout.header_cells)
@@ -540,11 +601,12 @@ def _read_text(raw: bytes, options: ReadOptions, progress) -> ReadResult:
     )
     columns = map_columns(headers, options, layout.header_line)
     _result_columns(result, columns, headers)
-    rows = _Rows(result, columns, headers, comma_decimal=decimal == "comma")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=layout.delimiter)
+    rows = _Rows(result, columns, headers, comma_decimal=decimal == "comma", sink=sink, chunk_size=chunk_size)
     tail = _Tail()
     try:
-        rows.text_rows(_all_but_last(reader, layout.header_line, tail), progress)
+        with source.lines(*decoding) as lines:
+            reader = csv.reader(lines, delimiter=layout.delimiter)
+            rows.text_rows(_all_but_last(reader, layout.header_line, tail), progress)
     except csv.Error as error:
         if "field larger than field limit" in str(error):
             raise FileRefused(
@@ -557,7 +619,7 @@ def _read_text(raw: bytes, options: ReadOptions, progress) -> ReadResult:
         ) from None
     if tail.last is not None:
         start, cells = tail.last
-        if tail.line > start and _unclosed_quote(text, start, layout.delimiter):
+        if tail.line > start and _unclosed_quote(source, decoding, start, layout.delimiter):
             tail.spans = [span for span in tail.spans if span[0] != start]
             rows.rows += 1
             result.errors.append(
@@ -642,18 +704,18 @@ def _swallowed_rows(spans, headers: list[str], delimiter: str):
                 break
 
 
-def _unclosed_quote(text: str, start: int, delimiter: str) -> bool:
-    lines = io.StringIO(text, newline="").readlines()
-    tail = "".join(lines[start - 1 :])
-    try:
-        for _cells in csv.reader(io.StringIO(tail, newline=""), delimiter=delimiter, strict=True):
-            pass
-    except csv.Error as error:
-        return "unexpected end of data" in str(error)
+def _unclosed_quote(source: ByteSource, decoding: Decoding, start: int, delimiter: str) -> bool:
+    """Whether the file's last record (from line ``start``) ends inside a quoted value."""
+    with source.lines(*decoding) as lines:
+        try:
+            for _cells in csv.reader(itertools.islice(lines, start - 1, None), delimiter=delimiter, strict=True):
+                pass
+        except csv.Error as error:
+            return "unexpected end of data" in str(error)
     return False
 
 
-def _read_workbook(raw: bytes, options: ReadOptions, progress) -> ReadResult:
+def _read_workbook(raw: bytes, options: ReadOptions, progress, sink, chunk_size) -> ReadResult:
     sheet, table = open_sheet(raw, options.sheet)
     where = f"the sheet '{sheet}'"
     texts: list[tuple[int, list[str]]] = []
@@ -683,7 +745,15 @@ def _read_workbook(raw: bytes, options: ReadOptions, progress) -> ReadResult:
     if columns.location is not None:
         used.add(columns.location)
     problems = xlsx_problem_cells(raw, sheet, used)
-    rows = _Rows(result, columns, headers, comma_decimal=decimal == "comma", problems=problems)
+    rows = _Rows(
+        result,
+        columns,
+        headers,
+        comma_decimal=decimal == "comma",
+        problems=problems,
+        sink=sink,
+        chunk_size=chunk_size,
+    )
     process = rows.cell_row
     for number in range(header_row + 1, len(table) + 1):
         process(number, table[number - 1])

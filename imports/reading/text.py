@@ -6,6 +6,9 @@ import codecs
 import csv
 import io
 import re
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import BinaryIO, NamedTuple
 
 from .columns import candidate_header, find_header
 from .results import FileRefused, ReadOptions
@@ -175,8 +178,23 @@ def detect_layout(text: str, options: ReadOptions, delimiter: str | None) -> Lay
     Of , ; tab |, the delimiter for which the header record and most records after it split
     into the same number (more than one) of fields, quotes respected.
     """
-    needed = (options.header_row or 0) + 20
+    needed = sample_needed(options)
     sample, cut = _sample(text, _SAMPLE_LINES + needed, needed)
+    return layout_of_sample(sample, cut, options, delimiter)
+
+
+def sample_needed(options: ReadOptions) -> int:
+    """Lines the header search must see (the sample never stops before them)."""
+    return (options.header_row or 0) + 20
+
+
+def sample_size(options: ReadOptions) -> int:
+    """Lines the delimiter choice looks at."""
+    return _SAMPLE_LINES + sample_needed(options)
+
+
+def layout_of_sample(sample: str, cut: bool, options: ReadOptions, delimiter: str | None) -> Layout:
+    """:func:`detect_layout` on the file's first lines (``cut``: more lines follow)."""
     best = None
     for candidate in (delimiter,) if delimiter else DELIMITERS:
         rows = _records(sample, candidate, cut)
@@ -203,3 +221,139 @@ def detect_layout(text: str, options: ReadOptions, delimiter: str | None) -> Lay
         return Layout(chosen, None, None, rows[fallback][1] if fallback is not None else None)
     line, cells = rows[index]
     return Layout(chosen, line, cells, cells)
+
+
+# --- streaming: a file read in passes, never held whole ----------------------------------
+
+_READ_BYTES = 1 << 20
+
+
+class ByteSource:
+    """A file's bytes, opened afresh for each pass (encoding check, header sample, rows).
+
+    ``open_binary`` returns a new binary file object positioned at the start; a large
+    upload is then read a megabyte at a time instead of being held (and decoded) whole.
+    """
+
+    def __init__(self, open_binary: Callable[[], BinaryIO]):
+        self.open_binary = open_binary
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ByteSource:
+        return cls(lambda: io.BytesIO(data))
+
+    def head(self, size: int) -> bytes:
+        with self.open_binary() as handle:
+            return handle.read(size)
+
+    def chunks(self, skip: int = 0) -> Iterator[bytes]:
+        with self.open_binary() as handle:
+            if skip:
+                handle.read(skip)
+            while chunk := handle.read(_READ_BYTES):
+                yield chunk
+
+    def read_all(self) -> bytes:
+        with self.open_binary() as handle:
+            return handle.read()
+
+    @contextmanager
+    def lines(self, encoding: str, skip: int = 0, errors: str = "strict") -> Iterator[Iterator[str]]:
+        """The decoded lines, line ends kept as in the file (what ``csv`` needs)."""
+        handle = self.open_binary()
+        if skip:
+            handle.read(skip)
+        with io.TextIOWrapper(handle, encoding=encoding, errors=errors, newline="") as text:
+            lines = _without_bom(text)
+            try:
+                yield lines
+            finally:
+                lines.close()
+
+
+def _without_bom(lines: Iterable[str]) -> Iterator[str]:
+    """A byte-order mark never stays in the text, whatever codec was named."""
+    lines = iter(lines)
+    first = next(lines, None)
+    if first is None:
+        return
+    yield first.removeprefix("\ufeff")
+    yield from lines
+
+
+class Decoding(NamedTuple):
+    """How to decode a file: codec, bytes to skip first (a BOM the codec keeps), error handler."""
+
+    encoding: str
+    skip: int = 0
+    errors: str = "strict"
+
+
+def _first_error(source: ByteSource, encoding: str, skip: int) -> UnicodeDecodeError | None:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        for chunk in source.chunks(skip):
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as error:
+        return error
+    return None
+
+
+def _refuse_whole(source: ByteSource, encoding: str, skip: int) -> FileRefused:
+    """The refusal ``decode`` gives, worked out on the whole file (only when it is refused)."""
+    body = source.read_all()[skip:]
+    try:
+        body.decode(encoding)
+    except UnicodeDecodeError as error:
+        return _refuse_decode(error, body, encoding)
+    raise AssertionError("a streamed decode failed but the whole file decodes")
+
+
+def stream_decoding(source: ByteSource, encoding: str | None = None) -> Decoding:
+    """The same choice as :func:`decode`, made by decoding the file in chunks, not whole."""
+    head = source.head(512)
+    if encoding:
+        try:
+            name = codecs.lookup(encoding).name
+        except LookupError:
+            raise FileRefused(f"Unknown encoding {encoding!r} in the import options.") from None
+        if name == "utf-8" and head.startswith(codecs.BOM_UTF8):
+            name = "utf-8-sig"
+        if _first_error(source, name, 0) is not None:
+            raise _refuse_whole(source, name, 0)
+        return Decoding(name)
+    for bom, name in (
+        (codecs.BOM_UTF32_LE, "utf-32"),
+        (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+    ):
+        if head.startswith(bom):
+            skip = 0 if name == "utf-32" else len(bom)
+            if name == "utf-8-sig":
+                skip = 0  # the codec drops the BOM itself
+            if _first_error(source, name, skip) is not None:
+                raise _refuse_whole(source, name, skip)
+            return Decoding(name, skip)
+    utf16 = _utf16_without_bom(head)
+    if utf16 and _first_error(source, utf16, 0) is None:
+        return Decoding(utf16)
+    if _first_error(source, "utf-8", 0) is None:
+        return Decoding("utf-8")
+    return Decoding("cp1252", 0, _ERROR_HANDLER)
+
+
+def sample_lines(lines: Iterable[str], wanted: int, needed: int) -> tuple[str, bool]:
+    """What :func:`_sample` cuts from a whole text, taken from a stream of lines."""
+    taken: list[str] = []
+    size = 0
+    lines = iter(lines)
+    for count, line in enumerate(lines, start=1):
+        taken.append(line)
+        size += len(line)
+        ended = line.endswith(("\n", "\r"))
+        if ended and (count >= wanted or (count >= needed and size > _SAMPLE_CHARS)):
+            return "".join(taken), next(lines, None) is not None
+    return "".join(taken), False

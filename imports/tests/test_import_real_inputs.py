@@ -208,3 +208,13 @@ def test_workbook_with_named_columns(real_inputs, store):
     codes = set(InventoryItem.objects.filter(store=store).values_list("code", flat=True))
     assert not any(code.strip().lower().startswith("total") for code in codes)
     assert_ledger_matches(store)
+
+
+def test_an_unknown_store_is_refused_with_the_json_object(real_inputs, store):
+    """``--json`` always prints exactly one object, even when the store does not exist."""
+    store.slug = "nosuch"  # not saved: the command looks up a slug no store has
+    code, result = run_import(real_inputs / "abhilasha12345-products_export_1.csv", store)
+    assert code == 2 and result["applied"] is False and result["job"] is None
+    assert result["errors"] == [
+        {"row": None, "column": None, "value": None, "message": "No store with slug 'nosuch'."}
+    ]

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from imports import services
 from imports.models import ImportJob
@@ -53,7 +53,7 @@ class Command(BaseCommand):
         try:
             store = Store.objects.get(slug=opts["store"])
         except Store.DoesNotExist:
-            raise CommandError(f"No store with slug '{opts['store']}'.") from None
+            return self.refused(opts, f"No store with slug '{opts['store']}'.")
         path = Path(opts["path"])
         options = {key: opts[key] for key in services.OPTION_KEYS if opts.get(key)}
         try:
