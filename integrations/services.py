@@ -39,6 +39,7 @@ from inventory import order_services, rules, selectors
 from inventory import services as stock_services
 from inventory.models import ItemMetadata, Store
 from inventory.orders import Order
+from inventory.sql import repeated_statement_cursor
 from inventory.tasks import offload
 
 from .adapters import get_adapter_class
@@ -133,7 +134,7 @@ def request_push(store_ids: Iterable[int], trigger: str = "change") -> list[int]
         return []
     now = timezone.now()
     stores, integrations = Store._meta.db_table, Integration._meta.db_table
-    with connection.cursor() as cursor:
+    with repeated_statement_cursor() as cursor:
         cursor.execute(
             f"UPDATE {integrations} SET push_pending = %s, push_pending_since = %s "
             f"WHERE NOT push_pending AND id IN ("

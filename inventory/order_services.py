@@ -32,6 +32,7 @@ from django.utils import timezone
 from . import rules, selectors, services
 from .models import InventoryItem, ItemMetadata, StockLedgerEntry, Store
 from .orders import Order, OrderLine
+from .sql import repeated_statement_cursor
 
 STATUS_CODES = frozenset(code for code, _ in Order.STATUSES)
 ORIGIN_LENGTH = Order._meta.get_field("origin").max_length
@@ -368,7 +369,7 @@ def _insert_order(order: Order, lines: list[OrderLine]) -> bool:
         f"cancelled_at, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
         f"ON CONFLICT (store_id, origin, external_id) DO NOTHING RETURNING id"
     )
-    with connection.cursor() as cursor:
+    with repeated_statement_cursor() as cursor:
         if connection.vendor == "postgresql" and lines:
             values, line_params = _line_values(lines, order_id="o.id")
             cursor.execute(
@@ -628,7 +629,7 @@ def stock_holders(store: Store, codes: Iterable[str]) -> dict[str, Holder]:
     depth = {member.pk: index for index, member in enumerate(chain)}
     wanted = list(dict.fromkeys(codes))
     rows = []
-    with connection.cursor() as cursor:
+    with repeated_statement_cursor() as cursor:
         for start in range(0, len(wanted), selectors.BULK_CHUNK):
             chunk = wanted[start : start + selectors.BULK_CHUNK]
             cursor.execute(

@@ -36,6 +36,7 @@ from . import rules
 from .alerts import possibly_watched_sql
 from .models import InventoryItem, ItemMetadata, StockLedgerEntry, Store
 from .signals import metadata_changed, stock_changed
+from .sql import repeated_statement_cursor
 
 # Up to this many rows are staged as a VALUES list (no DDL); more go to a temp table.
 VALUES_STAGE_LIMIT = 500
@@ -134,7 +135,7 @@ def _write(values, *, relative, source, reference, user, note, update_source):
     # too (PostgreSQL aborts it anyway), and orders save two round trips each.
     with (
         transaction.atomic(savepoint=False),
-        connection.cursor() as cursor,
+        repeated_statement_cursor() as cursor,
         _staged(cursor, rows) as (prefix, stage, params),
     ):
         changes, store_ids, watched_ids = write(

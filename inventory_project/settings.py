@@ -19,6 +19,10 @@ Environment variables:
 ``CREDENTIALS_KEY``  key that encrypts integration credentials at rest; derived
                      from ``SECRET_KEY`` when unset.
 ``DATA_DIR``         where the SQLite file, uploads and the local secret live.
+``DATABASE_PREPARE_THRESHOLD``  PostgreSQL: runs after which a hot statement is
+                     prepared on its connection (default 5); ``off`` behind a
+                     pooler that cannot keep prepared statements (PgBouncer
+                     in transaction mode before 1.21).
 """
 
 import os
@@ -138,6 +142,15 @@ def _databases():
         # browser) need a file database; an in-memory one is per process.
         # One file per test run, so two runs on one machine never share it.
         config["TEST"] = {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")}
+    elif config["ENGINE"] == "django.db.backends.postgresql":
+        # Only inventory.sql's cursor binds on the server, so only its statements
+        # (the order and stock-change hot path) are ever prepared.
+        threshold = os.environ.get("DATABASE_PREPARE_THRESHOLD", "5").strip().lower()
+        if threshold not in {"off", "none", ""} and not threshold.isdigit():
+            raise ImproperlyConfigured(
+                f"DATABASE_PREPARE_THRESHOLD must be a whole number or 'off', not {threshold!r}."
+            )
+        config.setdefault("OPTIONS", {})["prepare_threshold"] = int(threshold) if threshold.isdigit() else None
     return {"default": config}
 
 

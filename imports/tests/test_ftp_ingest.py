@@ -572,6 +572,17 @@ def test_poll_sources_command(store, make_items, ftp_root, plain_ftp, capsys):
     assert "1 schedules" in capsys.readouterr().out
 
 
+def test_poll_sources_refuses_what_does_not_exist_and_says_when_nothing_matches(store, capsys):
+    with pytest.raises(CommandError, match="No store with slug 'nosuch'"):
+        call_command("poll_sources", "--store", "nosuch")
+    with pytest.raises(CommandError, match="No FTP source with id 998, 999"):
+        call_command("poll_sources", "--ftp", "999", "--ftp", "998")
+    with pytest.raises(CommandError, match="No mailbox with id 5"):
+        call_command("poll_sources", "--mailbox", "5")
+    call_command("poll_sources", "--store", store.slug)
+    assert "Nothing to poll" in capsys.readouterr().out
+
+
 # --- admin ---------------------------------------------------------------------------------
 
 

@@ -91,6 +91,15 @@ def test_other_stores_objects_are_404_not_403(api, read_only_api, other_store, m
     assert stock_of(other_store, "X-1") == 4
 
 
+def test_unknown_api_paths_answer_json_404(api, client):
+    for response in (api.get("/api/v1/nosuch/"), client.get("/api/nosuch")):
+        assert response.status_code == 404
+        assert response["Content-Type"] == "application/json"
+        assert response.json() == {"detail": "Not found."}
+    page = client.get("/admin-nosuch/")
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
+
+
 def test_import_jobs_of_another_store_are_404(api, store, other_store):
     from imports.services import create_job
 

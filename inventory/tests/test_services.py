@@ -152,3 +152,17 @@ def test_no_lost_update_under_concurrency():
     for item in InventoryItem.objects.filter(store=store):
         assert ledger_sum(item) == item.stock
     assert connection.vendor in {"sqlite", "postgresql"}
+
+
+def test_the_stock_writer_is_prepared_on_postgresql_after_a_few_runs(store, make_items):
+    """Planning the writer cost more than running it; on PostgreSQL each connection prepares it once."""
+    items = make_items(store, {"A-1": 100, "A-2": 100})
+    for _ in range(6):
+        services.adjust_stock({items["A-1"].pk: -1, items["A-2"].pk: -1}, source="order", reference="order:1")
+    assert InventoryItem.objects.get(pk=items["A-1"].pk).stock == 94
+    if connection.vendor != "postgresql":
+        return  # SQLite caches its own statements
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", ["%locked AS%"])
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert len(prepared) == 1 and "FOR UPDATE" in prepared[0]

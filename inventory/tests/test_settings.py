@@ -47,3 +47,13 @@ def test_broker_follows_redis_url(tmp_path):
     with_redis = manage({"DATA_DIR": str(tmp_path), "REDIS_URL": "redis://127.0.0.1:6379/3"}, "shell", "-v0",
                         "-c", code)
     assert with_redis.stdout.strip() == "['redis']"
+
+
+def test_prepare_threshold_comes_from_the_environment(tmp_path):
+    code = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS']['prepare_threshold'])"
+    pg = {"DATA_DIR": str(tmp_path), "DATABASE_URL": "postgres://hub@db.example.com:5432/hub"}
+    assert manage(pg, "shell", "-v0", "-c", code).stdout.strip() == "5"
+    assert manage({**pg, "DATABASE_PREPARE_THRESHOLD": "off"}, "shell", "-v0", "-c", code).stdout.strip() == "None"
+    refused = manage({**pg, "DATABASE_PREPARE_THRESHOLD": "soon"}, "shell", "-v0", "-c", code)
+    assert refused.returncode != 0
+    assert "DATABASE_PREPARE_THRESHOLD must be a whole number or 'off', not 'soon'" in refused.stderr

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from imports import email_ingest, ftp_ingest, source_tasks
 from imports.sources import FtpSource, Mailbox
+from inventory.models import Store
 
 
 class Command(BaseCommand):
@@ -38,6 +39,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"{schedule.name}: every {schedule.minutes} min")
             self.stdout.write(f"{len(schedules)} schedules.")
             return
+        self._refuse_unknown(opts)
         only = bool(opts["mailbox"] or opts["ftp"] or opts["store"])
         mailboxes = Mailbox.objects.filter(enabled=True)
         sources = FtpSource.objects.filter(enabled=True).select_related("store")
@@ -52,6 +54,9 @@ class Command(BaseCommand):
             mailboxes = mailboxes.none()
         if opts["no_ftp"]:
             sources = sources.none()
+        if not mailboxes and not sources:
+            self.stdout.write("Nothing to poll: no enabled mailbox or FTP folder matches.")
+            return
         failed = 0
         for mailbox in mailboxes:
             report = email_ingest.poll_mailbox(mailbox)
@@ -63,3 +68,13 @@ class Command(BaseCommand):
             self.stdout.write(f"ftp {source.location} ({source.store.slug}): {report.message}")
         if failed:
             raise CommandError(f"{failed} poll(s) failed.")
+
+    @staticmethod
+    def _refuse_unknown(opts):
+        """A typo in a slug or an id is an error, not a quiet poll of nothing."""
+        if opts["store"] and not Store.objects.filter(slug=opts["store"]).exists():
+            raise CommandError(f"No store with slug {opts['store']!r}.")
+        for label, model, wanted in (("mailbox", Mailbox, opts["mailbox"]), ("FTP source", FtpSource, opts["ftp"])):
+            missing = sorted(set(wanted) - set(model.objects.filter(pk__in=wanted).values_list("pk", flat=True)))
+            if missing:
+                raise CommandError(f"No {label} with id {', '.join(map(str, missing))}.")
