@@ -35,8 +35,9 @@ from .reading import FileRefused
 logger = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 2000
-# Lines written per call of the stock services, so memory holds one chunk however many
-# SKUs the file changes.  Each call has a fixed cost too (on SQLite a scan of the items).
+# Lines of new items, or of details and metadata, read and written at a time, so memory
+# holds one chunk however many SKUs the file has.  (Counts of existing items are written
+# by the database from the lines in one pass.)
 WRITE_CHUNK = 10_000
 
 
@@ -255,13 +256,25 @@ def _changed_since_preview(job: ImportJob, previewed: int, plan: Plan) -> list[d
 
 
 def _write(job: ImportJob, plan: Plan, user) -> list[int]:
-    """Write the plan's lines a chunk at a time, all in the caller's transaction."""
-    size = WRITE_CHUNK
+    """Write the plan's lines, all in the caller's transaction: new items a chunk at a
+    time, then every count of existing items in one pass that never leaves the
+    database, then the details and metadata of the lines that carry them."""
     created_ids: list[int] = []
-    for lines in staging.line_writes(job.pk, plan.analysis, created=True, size=size):
+    for lines in staging.line_writes(job.pk, plan.analysis, created=True, size=WRITE_CHUNK):
         created_ids.extend(_create(job, lines, user))
-    for lines in staging.line_writes(job.pk, plan.analysis, created=False, size=size):
-        _update(job, lines, user)
+    adding = job.mode == ImportJob.ADD
+    query, params = staging.stock_targets(job.pk, plan.analysis, adding=adding)
+    stock_services.write_stock_from_query(
+        query,
+        params,
+        relative=adding,
+        source=StockLedgerEntry.IMPORT,
+        reference=job.reference,
+        user=user,
+        update_source=f"import:{job.origin}",
+    )
+    for lines in staging.line_writes(job.pk, plan.analysis, created=False, size=WRITE_CHUNK, with_writes=True):
+        _write_details(lines)
     return sorted(created_ids)
 
 
@@ -289,26 +302,15 @@ def _create(job: ImportJob, lines: list[tuple], user) -> list[int]:
     return list(created.values())
 
 
-def _update(job: ImportJob, lines: list[tuple], user) -> None:
-    """One chunk of lines for existing items: counts, then details, then metadata."""
-    adding = job.mode == ImportJob.ADD
-    targets, details, metadata = {}, {}, {}
-    for item_id, old, new, changes_stock, writes, _sku in lines:
-        if changes_stock:
-            targets[item_id] = new - old if adding else new
+def _write_details(lines: list[tuple]) -> None:
+    """One chunk of lines for existing items that carry details or metadata."""
+    details, metadata = {}, {}
+    for item_id, _old, _new, _changes_stock, writes, _sku in lines:
         writes = _writes(writes)
         if writes.get("details"):
             details[item_id] = writes["details"]
         if writes.get("metadata"):
             metadata[item_id] = writes["metadata"]
-    writer = stock_services.adjust_stock if adding else stock_services.set_stock
-    writer(
-        targets,
-        source=StockLedgerEntry.IMPORT,
-        reference=job.reference,
-        user=user,
-        update_source=f"import:{job.origin}",
-    )
     if details:
         stock_services.update_details(details)
     for item_id, values in metadata.items():

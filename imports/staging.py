@@ -264,14 +264,31 @@ def changed_since(job_id: int, before: int, now: int) -> list[tuple[str, int | N
         return cursor.fetchall()
 
 
-def line_writes(job_id: int, analysis: int, *, created: bool, size: int) -> Iterator[list[tuple]]:
+def stock_targets(job_id: int, analysis: int, *, adding: bool) -> tuple[str, list]:
+    """SQL and parameters for ``(item_id, value)`` of an analysis' count changes to
+    existing items: the new count, or when ``adding`` the amount to add.  (One line
+    per SKU, so each item appears once.)"""
+    value = "new - old" if adding else "new"
+    return (
+        f"SELECT item_id, {value} FROM {LINE_TABLE} "
+        f"WHERE job_id = %s AND analysis = %s AND item_id IS NOT NULL AND changes_stock",
+        [job_id, analysis],
+    )
+
+
+def line_writes(
+    job_id: int, analysis: int, *, created: bool, size: int, with_writes: bool = False
+) -> Iterator[list[tuple]]:
     """Chunks of ``(item_id, old, new, changes_stock, writes JSON, sku)`` of an analysis'
-    lines for existing items, or for the items to create.
+    lines for existing items (``with_writes``: only those with details or metadata to
+    write), or for the items to create.
 
     Each chunk is a query of its own, read to the end before the caller writes: SQLite
     cannot drop a table (the stock writer's staging) while a read is still open.
     """
     which = "IS NULL" if created else "IS NOT NULL"
+    if with_writes:
+        which += " AND writes IS NOT NULL"
     after = 0
     with connection.cursor() as cursor:
         while True:

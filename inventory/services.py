@@ -112,9 +112,7 @@ def adjust_item_stock(item: InventoryItem, delta: int, **kwargs) -> StockChange 
 
 
 def _write(values, *, relative, source, reference, user, note, update_source):
-    valid_sources = {choice for choice, _ in StockLedgerEntry.SOURCES}
-    if source not in valid_sources:
-        raise ValueError(f"Unknown stock change source {source!r}.")
+    _check_source(source)
     rows = []
     for item_id, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int):
@@ -125,25 +123,76 @@ def _write(values, *, relative, source, reference, user, note, update_source):
     if not rows:
         return []
     rows.sort()
-    now = timezone.now()
-    db_now = connection.ops.adapt_datetimefield_value(now)
-    user_id = getattr(user, "pk", None)
-    label = (update_source or source)[:64]
-    ledger = [source, reference[:100], user_id, note[:255], db_now]
-    write = _write_postgresql if connection.vendor == "postgresql" else _write_sqlite
     # No savepoint of its own: a failure here fails the caller's transaction
     # too (PostgreSQL aborts it anyway), and orders save two round trips each.
     with (
         transaction.atomic(savepoint=False),
         repeated_statement_cursor() as cursor,
-        _staged(cursor, rows) as (prefix, stage, params),
+        _staged(cursor, rows) as staged,
     ):
-        changes, store_ids, watched_ids = write(
-            cursor, prefix, stage, params, relative=relative, label=label, db_now=db_now, ledger=ledger
+        changes, store_ids, watched_ids = _write_staged(
+            cursor, staged, _changes, relative=relative, source=source, reference=reference, user=user,
+            note=note, update_source=update_source,
         )
-        if not changes:
-            return []
-        item_ids = [change.item_id for change in changes]
+        _announce(store_ids, [change.item_id for change in changes], watched_ids, source)
+    changes.sort(key=lambda change: change.item_id)
+    return changes
+
+
+def write_stock_from_query(
+    query: str,
+    params: list,
+    *,
+    relative: bool,
+    source: str,
+    reference: str = "",
+    user=None,
+    note: str = "",
+    update_source: str | None = None,
+) -> int:
+    """Set (``relative`` False) or add counts given by ``query``, rows of ``(item_id, value)``,
+    without the rows ever leaving the database; returns how many items changed.
+
+    For writes too large to pass through Python, such as a 100,000-row import
+    whose lines are already in a table: the same lock, update and ledger as
+    :func:`set_stock` and :func:`adjust_stock`, in one pass instead of one per
+    chunk.  Each item may appear once in ``query``.
+    """
+    _check_source(source)
+    materialized = "MATERIALIZED " if connection.vendor == "postgresql" else ""
+    staged = (f"WITH stage (item_id, qty) AS {materialized}({query})", "stage", list(params))
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        item_ids, store_ids, watched_ids = _write_staged(
+            cursor, staged, _changed_ids, relative=relative, source=source, reference=reference, user=user,
+            note=note, update_source=update_source,
+        )
+        _announce(store_ids, item_ids, watched_ids, source)
+    return len(item_ids)
+
+
+def _write_staged(cursor, staged, collect, *, relative, source, reference, user, note, update_source):
+    """Write the staged ``(item_id, qty)`` relation; ``collect`` reads the changed rows
+    ``(id, store_id, before, after, watched)`` off the cursor and returns a triple
+    whose last two members are the store ids and the watched item ids."""
+    db_now = connection.ops.adapt_datetimefield_value(timezone.now())
+    user_id = getattr(user, "pk", None)
+    label = (update_source or source)[:64]
+    ledger = [source, reference[:100], user_id, note[:255], db_now]
+    write = _write_postgresql if connection.vendor == "postgresql" else _write_sqlite
+    prefix, stage, params = staged
+    return write(
+        cursor, prefix, stage, params, collect, relative=relative, label=label, db_now=db_now, ledger=ledger
+    )
+
+
+def _check_source(source: str) -> None:
+    if source not in {choice for choice, _ in StockLedgerEntry.SOURCES}:
+        raise ValueError(f"Unknown stock change source {source!r}.")
+
+
+def _announce(store_ids, item_ids, watched_ids, source) -> None:
+    """Tell listeners (pushes, the low-stock check) once the change has committed."""
+    if item_ids:
         transaction.on_commit(
             lambda: stock_changed.send(
                 sender=InventoryItem,
@@ -153,14 +202,12 @@ def _write(values, *, relative, source, reference, user, note, update_source):
                 source=source,
             )
         )
-    changes.sort(key=lambda change: change.item_id)
-    return changes
 
 
 LEDGER_COLUMNS = "(item_id, delta, stock_after, source, reference, user_id, note, created_at)"
 
 
-def _write_postgresql(cursor, prefix, stage, params, *, relative, label, db_now, ledger):
+def _write_postgresql(cursor, prefix, stage, params, collect, *, relative, label, db_now, ledger):
     """Lock, update and write the ledger in one statement (one round trip, whatever the size).
 
     ``locked`` takes the row locks in primary-key order and reads each row's
@@ -168,17 +215,20 @@ def _write_postgresql(cursor, prefix, stage, params, *, relative, label, db_now,
     locked rows and the ledger is written from what the UPDATE returns, so the
     entries always add up to the stock, however many writers race.
 
-    Returns ``(changes, store ids, ids of changed items the low-stock check must see)``.
+    Returns what ``collect`` makes of the changed rows.
     """
-    new_stock = "i.stock + t.qty" if relative else "t.qty"
-    changed = "t.qty <> 0" if relative else "l.stock <> t.qty"
+    new_stock = "i.stock + l.qty" if relative else "l.qty"
+    changed = "l.qty <> 0" if relative else "l.stock <> l.qty"
     with_clause = f"{prefix}," if prefix else "WITH"
+    # ``locked`` carries the staged value along, so the UPDATE joins it to the items
+    # by key alone: joining two CTEs (no index, guessed sizes) may plan a nested loop.
     cursor.execute(
         f"{with_clause} locked AS MATERIALIZED ("
-        f"  SELECT i.id, i.stock FROM {ITEM_TABLE} i JOIN {stage} t ON t.item_id = i.id ORDER BY i.id FOR UPDATE OF i"
+        f"  SELECT i.id, i.stock, t.qty FROM {ITEM_TABLE} i JOIN {stage} t ON t.item_id = i.id"
+        f"  ORDER BY i.id FOR UPDATE OF i"
         f"), written AS ("
         f"  UPDATE {ITEM_TABLE} i SET stock = {new_stock}, update_source = %s, updated_at = %s"
-        f"  FROM locked l JOIN {stage} t ON t.item_id = l.id WHERE i.id = l.id AND {changed}"
+        f"  FROM locked l WHERE i.id = l.id AND {changed}"
         f"  RETURNING i.id, i.store_id, i.archived_at, l.stock AS before, i.stock AS after"
         f"), entries AS ("
         f"  INSERT INTO {LEDGER_TABLE} {LEDGER_COLUMNS}"
@@ -187,11 +237,12 @@ def _write_postgresql(cursor, prefix, stage, params, *, relative, label, db_now,
         f"  FROM written w JOIN {STORE_TABLE} s ON s.id = w.store_id ORDER BY w.id",
         [*params, label, db_now, *ledger],
     )
-    return _changes(cursor.fetchall())
+    return collect(cursor)
 
 
-def _changes(rows):
+def _changes(cursor):
     """``(changes, store ids, watched item ids)`` from rows of (id, store_id, before, after, watched)."""
+    rows = cursor.fetchall()
     return (
         [StockChange(item_id, before, after) for item_id, _store, before, after, _watched in rows],
         sorted({row[1] for row in rows}),
@@ -199,7 +250,20 @@ def _changes(rows):
     )
 
 
-def _write_sqlite(cursor, prefix, stage, params, *, relative, label, db_now, ledger):
+def _changed_ids(cursor):
+    """``(item ids, store ids, watched item ids)``, read a batch at a time: a write of
+    100,000 items keeps their ids, not 100,000 rows."""
+    item_ids, store_ids, watched_ids = [], set(), []
+    while rows := cursor.fetchmany(5000):
+        for item_id, store_id, _before, _after, watched in rows:
+            item_ids.append(item_id)
+            store_ids.add(store_id)
+            if watched:
+                watched_ids.append(item_id)
+    return item_ids, sorted(store_ids), watched_ids
+
+
+def _write_sqlite(cursor, prefix, stage, params, collect, *, relative, label, db_now, ledger):
     """The same in three statements: SQLite has no data-modifying CTEs, and its
     write lock (taken when the transaction began) already serialises writers."""
     ledger_delta, ledger_after, new_stock, changed = (
@@ -215,9 +279,9 @@ def _write_sqlite(cursor, prefix, stage, params, *, relative, label, db_now, led
         f"WHERE {changed}",
         params,
     )
-    rows = cursor.fetchall()
-    if not rows:
-        return [], [], []
+    result = collect(cursor)
+    if not result[0]:
+        return result
     cursor.execute(
         f"{prefix} INSERT INTO {LEDGER_TABLE} {LEDGER_COLUMNS} "
         f"SELECT i.id, {ledger_delta}, {ledger_after}, %s, %s, %s, %s, %s "
@@ -230,7 +294,7 @@ def _write_sqlite(cursor, prefix, stage, params, *, relative, label, db_now, led
         f"AND {changed.replace('i.stock', ITEM_TABLE + '.stock')}",
         [*params, label, db_now],
     )
-    return _changes(rows)
+    return result
 
 
 @contextmanager
