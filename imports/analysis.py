@@ -20,6 +20,7 @@ from itertools import groupby
 from django.db import connection, transaction
 from django.db.models import F
 
+from inventory import rules
 from inventory import services as stock_services
 from inventory.models import InventoryItem, Store
 
@@ -169,6 +170,8 @@ class Matcher:
         self.unattended = job.origin in UNATTENDED_ORIGINS
         self.qty_header = ", ".join(result.qty_columns)
         self.sku_header = result.sku_column
+        self.metadata_headers = result.metadata_columns
+        self.detail_headers = result.detail_columns
         self.with_location = result.location_column is not None
         self.rejected = rejected_skus(result.errors)
         self.unknown_rows: list[tuple[str, int]] = []
@@ -242,14 +245,14 @@ class Matcher:
             plan.changed += 1
         writes = {}
         if details:
-            cleaned, problems = clean_details(details, row)
+            cleaned, problems = clean_details(details, row, self.detail_headers)
             plan.errors.extend(problems)
             # Only what differs is written: re-importing a full listing is cheap.
             differs = {name: value for name, value in cleaned.items() if _current(staged, name) != value}
             if differs:
                 writes["details"] = {name: str(value) for name, value in differs.items()}
         if metadata:
-            normalised, problems = clean_metadata(self.store, sku, metadata, row)
+            normalised, problems = clean_metadata(self.store, sku, metadata, row, self.metadata_headers)
             plan.errors.extend(problems)
             if normalised and not problems:
                 writes["metadata"] = normalised
@@ -262,9 +265,9 @@ class Matcher:
             plan.unknown += 1
             self.unknown_rows.append((sku, row))
             return
-        cleaned, problems = clean_details(details or {}, row)
+        cleaned, problems = clean_details(details or {}, row, self.detail_headers)
         plan.errors.extend(problems)
-        normalised, meta_problems = clean_metadata(self.store, sku, metadata or {}, row)
+        normalised, meta_problems = clean_metadata(self.store, sku, metadata or {}, row, self.metadata_headers)
         if meta_problems:
             plan.errors.extend(meta_problems)
             return
@@ -334,9 +337,13 @@ def near_misses(store: Store, unknown: list[str]) -> dict[str, str]:
     return {sku: ", ".join(index[key(sku)]) for sku in unknown if index.get(key(sku))}
 
 
-def clean_details(details: dict, row: int) -> tuple[dict, list[dict]]:
+def clean_details(details: dict, row: int, headers: dict | None = None) -> tuple[dict, list[dict]]:
+    """Item details as the model takes them; a bad cell is left out and reported under its
+    column's header as written in the file (``headers``: detail name → header)."""
     cleaned, problems = {}, []
+    headers = headers or {}
     for name, raw in details.items():
+        column = headers.get(name, name)
         if name == "name":
             cleaned["name"] = raw[:500]
             continue
@@ -349,16 +356,55 @@ def clean_details(details: dict, row: int) -> tuple[dict, list[dict]]:
             if not value.is_finite():
                 raise InvalidOperation
         except InvalidOperation:
-            problems.append(issue(row, name, raw, f"{name} must be a number; '{raw}' was left out."))
+            problems.append(issue(row, column, raw, f"{column} must be a number; '{raw}' was left out."))
+            continue
+        if value < 0:
+            problems.append(issue(row, column, raw, f"{column} cannot be negative; '{raw}' was left out."))
             continue
         cleaned[name] = value
     return cleaned, problems
 
 
-def clean_metadata(store: Store, sku: str, metadata: dict, row: int) -> tuple[dict, list[dict]]:
-    """Validate ``metadata:<key>`` cells the same way the admin does."""
+def clean_metadata(
+    store: Store, sku: str, metadata: dict, row: int, headers: dict | None = None
+) -> tuple[dict, list[dict]]:
+    """Validate ``metadata:<key>`` cells the same way the admin does.
+
+    ``headers`` maps each key to its column's header as written in the file. A problem
+    names that column and the cell's value (design §6), never a bare "metadata" and the
+    SKU: the user has to find the cell to fix it.
+    """
     if not metadata:
         return {}, []
     normalised, problems = stock_services.validate_metadata(store, sku, metadata)
-    return normalised, [issue(row, "metadata", sku, f"{sku}: {problem}") for problem in problems]
+    if not problems:
+        return normalised, []
+    return normalised, _metadata_cell_problems(store, sku, metadata, row, headers or {}, problems)
+
+
+def _metadata_cell_problems(store, sku, metadata: dict, row, headers: dict, problems: list[str]) -> list[dict]:
+    """The row's metadata problems, each on its cell.
+
+    The admin's check gives one list of texts for the whole row, so a row with problems
+    is checked again (rare, so cheap): each cell alone (its own rule; code_replace's SKUs
+    in the store), then the cells that pass together (``max`` below ``min``…), where the
+    rules name the cell they blame.
+    """
+
+    def cell(key: str, message: str) -> dict:
+        return issue(row, headers.get(key, f"metadata:{key}"), metadata.get(key), f"{sku}: {message}")
+
+    placed, passing = [], {}
+    for key, value in metadata.items():
+        _normalised, own = stock_services.validate_metadata(store, sku, {key: value})
+        placed.extend(cell(key, message) for message in own)
+        if not own:
+            passing[key] = value
+    placed.extend(cell(error.key, error.message) for error in rules.validate_metadata_set(passing))
+    if placed:
+        return placed
+    # Not expected: the whole row failed where its parts did not. Still reported, on all its
+    # metadata columns, rather than lost.
+    columns = ", ".join(headers.get(key, f"metadata:{key}") for key in metadata)
+    return [issue(row, columns, None, f"{sku}: {problem}") for problem in problems]
 

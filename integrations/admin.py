@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -64,6 +65,14 @@ def credential_help() -> str:
     return "One key=value per line. Keys per service — " + "; ".join(sorted(lines)) + "."
 
 
+class SecretTextarea(forms.Textarea):
+    """A textarea that never writes its value back into the page (like a password
+    box): a form shown again with an error does not echo typed secrets."""
+
+    def format_value(self, value):
+        return None
+
+
 class IntegrationForm(forms.ModelForm):
     base_url = forms.URLField(
         required=False,
@@ -74,7 +83,7 @@ class IntegrationForm(forms.ModelForm):
     credentials_text = forms.CharField(
         label="Credentials",
         required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false"}),
+        widget=SecretTextarea(attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false"}),
         help_text=credential_help() + " Leave empty to keep the stored ones.",
     )
     webhook_secret_text = forms.CharField(
@@ -117,15 +126,22 @@ class IntegrationForm(forms.ModelForm):
         return values
 
     def clean(self):
+        """Typed credentials, or else the stored ones, must be what the service takes
+        (:func:`services.check_credentials`); stored ones with a key it does not take
+        (saved before that check) have to be typed again."""
         cleaned = super().clean()
         kind = cleaned.get("kind")
-        credentials = cleaned.get("credentials_text")
+        typed = cleaned.get("credentials_text")
         if kind in ADAPTERS:
-            needed = ADAPTERS[kind].credential_fields
-            have = credentials if credentials is not None else (self.instance.credentials if self.instance.pk else {})
-            missing = [key for key in needed if not have.get(key)]
-            if missing:
-                self.add_error("credentials_text", f"{ADAPTERS[kind].display_name} needs: {', '.join(missing)}.")
+            stored = self.instance.credentials if self.instance.pk else {}
+            try:
+                checked = services.check_credentials(kind, typed if typed is not None else stored)
+            except ValidationError as exc:
+                again = "" if typed is not None or not stored else " Type the credentials again."
+                self.add_error("credentials_text", " ".join(exc.messages) + again)
+            else:
+                if typed is not None:
+                    cleaned["credentials_text"] = checked
         return cleaned
 
     def save(self, commit=True):
@@ -248,6 +264,14 @@ class IntegrationAdmin(StoreScopedAdmin):
     ]
     change_form_template = "admin/integrations/integration/change_form.html"
 
+    # Fields whose change may make a cart accept what it refused (another account or location).
+    CONNECTION_FIELDS = ("kind", "base_url", "credentials_text", "location_id", "options")
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and set(form.changed_data) & set(self.CONNECTION_FIELDS):
+            services.release_refused(obj)
+
     def get_fieldsets(self, request, obj=None):
         """Health first on an existing integration (what staff come to check); none before it exists."""
         fieldsets = super().get_fieldsets(request, obj)
@@ -269,7 +293,7 @@ class IntegrationAdmin(StoreScopedAdmin):
         if not masked:
             return "none yet: type them in the box above"
         return format_html(
-            '{} <span class="hub-muted">(secrets show only their last 4 characters; they are kept when the '
+            '{} <span class="hub-muted">(every value shows only its last 4 characters; they are kept when the '
             "box above is left empty)</span>",
             format_html_join(", ", "<code>{}={}</code>", masked.items()),
         )
@@ -327,6 +351,11 @@ class IntegrationAdmin(StoreScopedAdmin):
                 name="integrations_integration_sync",
             ),
             path(
+                "<int:pk>/reconcile/",
+                self.admin_site.admin_view(self.reconcile_view),
+                name="integrations_integration_reconcile",
+            ),
+            path(
                 "<int:pk>/confirm/",
                 self.admin_site.admin_view(self.confirm_view),
                 name="integrations_integration_confirm",
@@ -339,18 +368,18 @@ class IntegrationAdmin(StoreScopedAdmin):
         ]
         return custom + super().get_urls()
 
-    def _object_for_change(self, request, pk):
-        integration = get_object_or_404(self.get_queryset(request), pk=pk)
-        if not self.has_change_permission(request, integration):
-            raise PermissionError
-        return integration
-
     def _back(self, integration):
         return HttpResponseRedirect(reverse("admin:integrations_integration_change", args=[integration.pk]))
 
     def test_view(self, request, pk):
+        """Check the credentials and list the cart's locations.
+
+        Not read-only: it clears a failing status and may choose the location
+        pushes write to, so like every button here it needs the right to change
+        the integration (a store's viewers only look).
+        """
         integration = get_object_or_404(self.get_queryset(request), pk=pk)
-        if request.method != "POST":
+        if request.method != "POST" or not self.has_change_permission(request, integration):
             return self._back(integration)
         try:
             locations = services.test_connection(integration)
@@ -383,6 +412,26 @@ class IntegrationAdmin(StoreScopedAdmin):
             self.message_user(request, "Sync queued; its run appears below when it finishes.")
             return self._back(integration)
         runs = services.sync(integration, trigger="manual")
+        if not runs:
+            self.message_user(request, "Another run of this integration is in progress.", messages.WARNING)
+        for run in runs:
+            level = {SyncRun.OK: messages.SUCCESS, SyncRun.PARTIAL: messages.WARNING}.get(run.status, messages.ERROR)
+            self.message_user(request, run_result_text(run), level)
+        return self._back(integration)
+
+    def reconcile_view(self, request, pk):
+        """A full reconcile now, then the push: corrects drift and sends again the items the cart
+        refused (staff press it after fixing them at the cart, e.g. adding a missing SKU)."""
+        integration = get_object_or_404(self.get_queryset(request), pk=pk)
+        if request.method != "POST" or not self.has_change_permission(request, integration):
+            return self._back(integration)
+        if integration.role != Integration.CART or not integration.first_push_confirmed:
+            self.message_user(request, "Only a cart whose first push is confirmed is reconciled.", messages.WARNING)
+            return self._back(integration)
+        if integration.store.sync_paused or not integration.inventory_sync:
+            self.message_user(request, "Syncing is off for this cart or paused for its store.", messages.WARNING)
+            return self._back(integration)
+        runs = services.sync(integration, trigger="manual", reconcile_due=True, with_orders=False)
         if not runs:
             self.message_user(request, "Another run of this integration is in progress.", messages.WARNING)
         for run in runs:
@@ -533,6 +582,7 @@ class PushStateAdmin(StoreScopedAdmin):
         "confirmed_at",
         "last_error",
         "error_at",
+        "refused_quantity",
         "needs_reconcile",
     ]
 

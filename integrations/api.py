@@ -1,7 +1,7 @@
 """``/api/v1/stores/{slug}/integrations/`` and sync runs: read-outs and "sync now".
 
 Secrets never leave: an integration shows which credential keys are stored,
-each masked to its last four characters.
+each value masked to its last four characters (whatever the key).
 """
 
 from django.shortcuts import get_object_or_404
@@ -16,7 +16,7 @@ from .models import Integration, SyncRun
 
 
 class IntegrationSerializer(serializers.ModelSerializer):
-    credentials = serializers.SerializerMethodField(help_text="Stored keys, secrets masked.")
+    credentials = serializers.SerializerMethodField(help_text="Stored keys, every value masked.")
     capabilities = serializers.SerializerMethodField()
 
     class Meta:

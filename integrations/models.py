@@ -126,6 +126,30 @@ class Integration(models.Model):
             parse_code_match(self.product_code_match)
         except CodeMatchError as exc:
             raise ValidationError({"product_code_match": str(exc)}) from None
+        self.service_address()
+
+    def service_address(self) -> str:
+        """Where calls go: ``base_url``, else the service's own address built from the
+        integration's options (Shopify's ``shop``, WooCommerce's ``site``).
+
+        ValidationError on ``base_url`` when neither gives one, so a save says what
+        to fill in instead of a sync failing later.
+        """
+        if self.base_url:
+            return self.base_url
+        template = self.adapter_class.default_base_url
+        try:
+            address = template.format(**self.options) if template else ""
+        except (KeyError, IndexError) as exc:
+            address, missing = "", exc.args[0] if exc.args else "?"
+        else:
+            missing = None
+        if not address:
+            hint = f", or set the option {missing!r} ({template})" if missing else ""
+            raise ValidationError(
+                {"base_url": f"Enter the {self.adapter_class.display_name} address{hint}."}, code="no_address"
+            )
+        return address
 
     # -- secrets ----------------------------------------------------------------
 
@@ -146,16 +170,33 @@ class Integration(models.Model):
         self.webhook_secret_encrypted = crypto.encrypt_text(value) if value else ""
 
     def masked_credentials(self) -> dict:
-        """What staff may see: field names, and secrets only as their last 4 characters."""
-        secret_fields = set(self.adapter_class.secret_fields)
-        return {
-            key: (crypto.mask(value) if key in secret_fields or "secret" in key or "token" in key else value)
-            for key, value in self.credentials.items()
-        }
+        """What staff may see: the stored keys, each value only as its last 4 characters.
+
+        Every value is masked, whatever its key: which keys hold secrets is the
+        adapter's declaration, and a key it does not declare (stored before
+        unknown keys were refused, or a secret typed under a wrong name) must
+        not come back in full because of it.  Credentials stored under an older
+        key say so instead of breaking the page that shows them.
+        """
+        try:
+            stored = self.credentials
+        except crypto.CredentialsUnreadable as exc:
+            return {"unreadable": str(exc)}
+        return {key: crypto.mask(value) for key, value in stored.items()}
 
 
 class PushState(models.Model):
-    """What one cart last confirmed for one item, and what went wrong."""
+    """What one cart last confirmed for one item, and what went wrong.
+
+    ``refused_quantity`` is the told quantity the cart last refused for this
+    item (a missing SKU, a quantity over its cap: not a 429, 5xx or timeout).
+    Pushes do not send that same quantity again, since the cart would refuse
+    it again, until something changes: the told quantity, a webhook marking the
+    item (``needs_reconcile``), a reconcile, a change of the integration's
+    connection, or the item's SKU (its push states are then dropped).
+    ``last_error`` keeps the cart's reason meanwhile, so the item still shows
+    as failing.
+    """
 
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="push_states")
     item = models.ForeignKey(InventoryItem, on_delete=models.CASCADE, related_name="push_states")
@@ -165,6 +206,11 @@ class PushState(models.Model):
     last_error = models.TextField(blank=True)
     error_at = models.DateTimeField(null=True, blank=True)
     needs_reconcile = models.BooleanField(default=False)
+    refused_quantity = models.IntegerField(
+        null=True,
+        blank=True,
+        help_text="The quantity the cart refused for this item; not sent again until something changes.",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["integration", "item"], name="unique_push_state")]

@@ -12,7 +12,10 @@ workers and several machines run it:
   changes makes one push run;
 * **push state per item**: an item is pushed only when its told quantity
   differs from what the cart last *confirmed*, so every run is idempotent and
-  the next run makes good whatever a lost one did not record.
+  the next run makes good whatever a lost one did not record.  An item the
+  cart *refused* is held back while its told quantity is the one refused
+  (see :func:`planned_lines`), so a second push with nothing changed makes no
+  call for it either.
 
 Carts that declare ``orders`` also have their orders pulled (:func:`pull_orders`),
 through :func:`inventory.order_services.record_order` with the integration's
@@ -43,7 +46,7 @@ from inventory.sql import repeated_statement_cursor
 from inventory.tasks import offload
 
 from .adapters import get_adapter_class
-from .adapters.base import AdapterError, AuthError, PushLine, RemoteOrder, chunked
+from .adapters.base import AdapterError, AuthError, PushLine, RemoteOrder, TransientError, chunked
 from .code_match import explain_old_code, parse_code_match
 from .models import CartReturn, Integration, PushState, SyncRun
 
@@ -72,7 +75,10 @@ ORDERS_OVERLAP = timedelta(seconds=getattr(settings, "ORDER_PULL_OVERLAP_SECONDS
 def build_adapter(integration: Integration, client=None):
     cls = get_adapter_class(integration.kind)
     credentials = integration.credentials
-    base_url = integration.base_url or cls.default_base_url.format(**{**integration.options, **credentials})
+    try:
+        base_url = integration.service_address()
+    except ValidationError as exc:
+        raise AdapterError(" ".join(exc.message_dict["base_url"])) from None
     return cls(
         base_url=base_url,
         credentials=credentials,
@@ -80,6 +86,30 @@ def build_adapter(integration: Integration, client=None):
         options=integration.options,
         client=client,
     )
+
+
+def check_credentials(kind: str, credentials: dict) -> dict:
+    """The credentials to store for a ``kind`` of service; ValidationError if a key is missing
+    or is one the service does not take.
+
+    The one check every way in goes through (the admin's form; any writer to
+    come). An unknown key is refused rather than kept: nothing would read it,
+    and whatever was typed there (often a secret pasted on the wrong line)
+    would sit in the database for no purpose.
+    """
+    cls = get_adapter_class(kind)
+    cleaned = {str(key).strip(): str(value or "").strip() for key, value in credentials.items()}
+    unknown = [key for key in cleaned if key not in cls.credential_fields]
+    missing = [key for key in cls.credential_fields if not cleaned.get(key)]
+    if unknown or missing:
+        problems = []
+        if unknown:
+            problems.append(f"{cls.display_name} does not take {', '.join(unknown)}.")
+        if missing:
+            problems.append(f"{cls.display_name} needs: {', '.join(missing)}.")
+        problems.append(f"{cls.display_name} takes: {', '.join(cls.credential_fields)}.")
+        raise ValidationError(" ".join(problems), code="credentials")
+    return cleaned
 
 
 def cart_for(integration: Integration) -> rules.Cart:
@@ -607,14 +637,23 @@ def _skip_pull_items(store: Store, integration_slug: str) -> set[int]:
 
 
 def planned_lines(integration: Integration, *, everything: bool = False):
-    """What a push would send now: (lines, not_sent) where lines are PushLines of
-    items whose told quantity differs from what the cart last confirmed."""
+    """What a push would send now: (lines, not_sent, by_sku).
+
+    ``lines`` are PushLines of items whose told quantity differs from what the
+    cart last confirmed.  ``not_sent`` are (item_id, code, told, state) of
+    items left out: those told nothing (``told.quantity`` is None) and those
+    *held back* (:func:`is_held_back`): the cart refused this very quantity
+    and nothing has changed since, so sending it again would only be refused
+    again — on every push, forever.  ``everything`` sends every told item.
+    """
     rows, told = selectors.told_for_store(integration.store, cart_for(integration))
     states = {
-        item_id: (remote_id, last_confirmed, needs_reconcile, last_error)
-        for item_id, remote_id, last_confirmed, needs_reconcile, last_error in PushState.objects.filter(
-            integration=integration
-        ).values_list("item_id", "remote_id", "last_confirmed", "needs_reconcile", "last_error")
+        item_id: (remote_id, last_confirmed, needs_reconcile, last_error, refused_quantity)
+        for item_id, remote_id, last_confirmed, needs_reconcile, last_error, refused_quantity in (
+            PushState.objects.filter(integration=integration).values_list(
+                "item_id", "remote_id", "last_confirmed", "needs_reconcile", "last_error", "refused_quantity"
+            )
+        )
     }
     lines, not_sent, by_sku = [], [], {}
     for item_id, code, _stock in rows:
@@ -632,6 +671,9 @@ def planned_lines(integration: Integration, *, everything: bool = False):
             and not state[2]
         ):
             continue
+        if not everything and is_held_back(result.quantity, state):
+            not_sent.append((item_id, code, result, state))
+            continue
         lines.append(
             PushLine(
                 sku=code, quantity=result.quantity, remote_id=remote_id or None, last_confirmed=last_confirmed
@@ -641,13 +683,32 @@ def planned_lines(integration: Integration, *, everything: bool = False):
     return lines, not_sent, by_sku
 
 
+def is_held_back(quantity: int, state) -> bool:
+    """Whether an item told ``quantity`` is left out of pushes because the cart refused it.
+
+    Held back: the cart's last answer for the item was a refusal (not a 429,
+    5xx or timeout) of this same quantity, its error is still on record, and
+    no webhook has marked the item since.
+    What releases it is a change: of the told quantity; of the cart, seen by a
+    reconcile or a webhook; of the item's SKU or of the integration's
+    connection (both clear the refusal).  ``state`` is a row of
+    :func:`planned_lines`.
+    """
+    return state is not None and state[4] is not None and state[4] == quantity and bool(state[3]) and not state[2]
+
+
 def push(integration: Integration, *, trigger: str = "manual") -> SyncRun:
-    """Send every item whose told quantity the cart has not confirmed yet."""
+    """Send every item whose told quantity the cart has not confirmed yet
+    (except those it refused at that quantity: :func:`is_held_back`)."""
     lines, not_sent, by_sku = planned_lines(integration)
     if not integration.first_push_confirmed:
         return _preview(integration, trigger, lines, not_sent)
     run = _start(integration, SyncRun.PUSH, trigger)
-    run.counts = {"planned": len(lines), "confirmed": 0, "failed": 0, "not_sent": len(not_sent), "drift": 0}
+    untold, held = _split_not_sent(not_sent)
+    run.counts = {
+        "planned": len(lines), "confirmed": 0, "failed": 0, "not_sent": len(untold), "still_failing": len(held),
+        "drift": 0,
+    }
     _record_not_sent(integration, not_sent, run)
     if not lines:
         return _finish(run)
@@ -672,7 +733,8 @@ def _preview(integration, trigger, lines, not_sent) -> SyncRun:
     or a wrong address show up now, not only after staff confirm the push.
     """
     run = _start(integration, SyncRun.PREVIEW, trigger)
-    run.counts = {"would_send": len(lines), "not_sent": len(not_sent)}
+    untold, held = _split_not_sent(not_sent)
+    run.counts = {"would_send": len(lines), "not_sent": len(untold), "still_failing": len(held)}
     run.details = [
         {"sku": line.sku, "quantity": line.quantity, "cart_had": line.last_confirmed}
         for line in lines[:DETAIL_LIMIT]
@@ -692,13 +754,17 @@ def confirm_first_push(integration: Integration, *, trigger: str = "manual") -> 
 
 
 def _with_remote_ids(adapter, integration, lines, by_sku, run):
-    """Fill in the cart's id for lines that lack one (cached in push state)."""
+    """Fill in the cart's id for lines that lack one (cached in push state).
+
+    A SKU the cart does not have is a refusal of the item (held back until
+    something changes); a lookup that failed for a passing reason is not.
+    """
     missing = [line.sku for line in lines if not line.remote_id]
     if not missing:
         return lines
     found = adapter.lookup(missing)
     now = timezone.now()
-    states, ready = [], []
+    mapped, failures, ready = [], [], []
     for line in lines:
         if line.remote_id:
             ready.append(line)
@@ -709,21 +775,62 @@ def _with_remote_ids(adapter, integration, lines, by_sku, run):
             reason = str(remote) if remote is not None else f"{line.sku} is not in the cart."
             _item_error(run, line.sku, reason)
             run.counts["failed"] += 1
-            states.append(
-                PushState(integration=integration, item_id=item_id, last_error=reason, error_at=now)
-            )
+            transient = isinstance(remote, (TransientError, AuthError))
+            failures.append(_failed_state(integration, item_id, reason, now, line.quantity, transient))
             continue
-        states.append(
-            PushState(integration=integration, item_id=item_id, remote_id=str(remote), last_error="")
-        )
+        mapped.append(PushState(integration=integration, item_id=item_id, remote_id=str(remote), last_error=""))
         ready.append(PushLine(line.sku, line.quantity, str(remote), line.last_confirmed))
-    _upsert_states(states, ["remote_id", "last_error", "error_at"])
+    _upsert_states(mapped, ["remote_id", "last_error", "error_at", "refused_quantity"])
+    _record_failures(failures, ["remote_id"])
     return ready
+
+
+def _failed_state(integration, item_id, error, at, quantity, transient, remote_id="") -> PushState:
+    """The push state of an item that failed: a refusal records the quantity refused."""
+    return PushState(
+        integration=integration,
+        item_id=item_id,
+        remote_id=remote_id,
+        last_error=error,
+        error_at=at,
+        refused_quantity=None if transient else quantity,
+    )
+
+
+def _record_failures(states: list[PushState], also: list[str]) -> None:
+    """Record failed items: the error and the refused quantity (None after a transient failure).
+
+    A refusal also consumes the item's reconcile mark: the mark asked for the
+    item to be sent again, and it was; left set, it would release the hold on
+    every push. A transient failure keeps the mark for the next push.
+    """
+    fields = [*also, "last_error", "error_at", "refused_quantity"]
+    _upsert_states([s for s in states if s.refused_quantity is not None], [*fields, "needs_reconcile"])
+    _upsert_states([s for s in states if s.refused_quantity is None], fields)
+
+
+def _split_not_sent(not_sent) -> tuple[list, list]:
+    """(told nothing, held back) of :func:`planned_lines`' ``not_sent``."""
+    untold = [entry for entry in not_sent if entry[2].quantity is None]
+    held = [entry for entry in not_sent if entry[2].quantity is not None]
+    return untold, held
+
+
+def release_refused(integration: Integration) -> int:
+    """Send again, at the next push, every item the cart refused; returns how many.
+
+    Called when what made the cart refuse may have changed without the hub
+    seeing it: a reconcile (scheduled, or "Reconcile now" after fixing the
+    cart) and a change of the integration's connection settings.
+    """
+    return PushState.objects.filter(integration=integration, refused_quantity__isnull=False).update(
+        refused_quantity=None
+    )
 
 
 def _record_results(integration, results, by_sku, sent, run):
     now = timezone.now()
-    states = []
+    states, failures = [], []
     for result in results:
         item_id = by_sku[result.sku]
         if result.drift is not None:
@@ -748,37 +855,49 @@ def _record_results(integration, results, by_sku, sent, run):
         else:
             run.counts["failed"] += 1
             _item_error(run, result.sku, result.error or "The cart did not confirm this item.")
-            states.append(
-                PushState(
-                    integration=integration,
-                    item_id=item_id,
+            failures.append(
+                _failed_state(
+                    integration,
+                    item_id,
+                    result.error or "not confirmed",
+                    now,
+                    sent[result.sku],
+                    result.transient,
                     remote_id=result.remote_id or "",
-                    last_error=result.error or "not confirmed",
-                    error_at=now,
                 )
             )
-    ok = [s for s in states if not s.last_error]
-    bad = [s for s in states if s.last_error]
-    _upsert_states(ok, ["remote_id", "last_confirmed", "confirmed_at", "last_error", "needs_reconcile"])
-    _upsert_states(bad, ["last_error", "error_at"])
+    _upsert_states(
+        states,
+        ["remote_id", "last_confirmed", "confirmed_at", "last_error", "needs_reconcile", "refused_quantity"],
+    )
+    _record_failures(failures, [])
 
 
 def _record_not_sent(integration, not_sent, run):
-    """Items not sent because of a data problem get the error on their push state."""
+    """Items not sent because of a data problem get the error on their push state;
+    items held back after a refusal are listed again with the cart's reason, so
+    every run still shows them failing."""
     now = timezone.now()
     states = []
     for item_id, code, told, state in not_sent:
-        if told.error:
+        if told.quantity is not None:
+            _item_error(
+                run,
+                code,
+                f"{state[3]} (the cart refused {told.quantity}: sent again when that changes "
+                f"or at the next reconcile)",
+            )
+        elif told.error:
             _item_error(run, code, told.error)
             if state is None or state[3] != told.error:
                 states.append(
                     PushState(integration=integration, item_id=item_id, last_error=told.error, error_at=now)
                 )
-    _upsert_states(states, ["last_error", "error_at"])
+    _upsert_states(states, ["last_error", "error_at", "refused_quantity"])
 
 
 PUSH_STATE_COLUMNS = (
-    "remote_id", "last_confirmed", "confirmed_at", "last_error", "error_at", "needs_reconcile",
+    "remote_id", "last_confirmed", "confirmed_at", "last_error", "error_at", "needs_reconcile", "refused_quantity",
 )
 
 
@@ -798,6 +917,7 @@ def _upsert_states(states: list[PushState], fields: list[str]) -> None:
         (
             state.integration_id, state.item_id, state.remote_id, state.last_confirmed,
             adapt(state.confirmed_at), state.last_error, adapt(state.error_at), state.needs_reconcile,
+            state.refused_quantity,
         )
         for state in states
     ]
@@ -819,12 +939,19 @@ def _upsert_states(states: list[PushState], fields: list[str]) -> None:
 
 def reconcile(integration: Integration, *, trigger: str = "manual") -> SyncRun:
     """Read what the cart holds for every mapped item; where it differs from what
-    we last confirmed, forget the confirmation so the next push corrects it."""
+    we last confirmed, forget the confirmation so the next push corrects it.
+
+    The items the cart refused are sent again by the next push too
+    (:func:`release_refused`): the cart may have changed in ways the hub
+    cannot see (the missing SKU added, a cap raised), and a reconcile is the
+    hub's periodic look at the cart — so a refused item is tried once per
+    reconcile, not on every push.
+    """
     run = _start(integration, SyncRun.RECONCILE, trigger)
     states = list(
         PushState.objects.filter(integration=integration).exclude(remote_id="").select_related("item")
     )
-    run.counts = {"checked": len(states), "corrected": 0}
+    run.counts = {"checked": len(states), "corrected": 0, "to_retry": 0}
     try:
         adapter = build_adapter(integration)
         held = {}
@@ -852,6 +979,7 @@ def reconcile(integration: Integration, *, trigger: str = "manual") -> SyncRun:
             state.needs_reconcile = True
             corrected.append(state)
     PushState.objects.bulk_update(corrected, ["last_confirmed", "needs_reconcile"], batch_size=1000)
+    run.counts["to_retry"] = release_refused(integration)
     return _finish(run)
 
 

@@ -42,7 +42,8 @@ FAILED_ITEMS_SHOWN = 5
 # (Stored counts are JSON objects, whose key order PostgreSQL does not keep.)
 COUNT_ORDER = (
     "rows", "received", "planned", "orders", "confirmed", "changed", "created", "updated", "stock_changed",
-    "unchanged", "corrected", "drift", "unknown", "no_count", "skipped", "stale", "failed", "errors",
+    "unchanged", "corrected", "drift", "to_retry", "unknown", "no_count", "skipped", "stale", "failed",
+    "still_failing", "errors",
     "warnings", "item_errors",
 )
 IMPORTS_SHOWN = 5

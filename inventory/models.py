@@ -9,7 +9,7 @@ import zoneinfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_slug
+from django.core.validators import MinValueValidator, validate_slug
 from django.db import models
 from django.db.models import Q
 
@@ -102,9 +102,15 @@ class InventoryItem(models.Model):
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="items")
     code = models.CharField("SKU", max_length=255)
     name = models.CharField(max_length=500, blank=True)
-    price = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
-    cost = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
-    weight = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    price = models.DecimalField(
+        max_digits=14, decimal_places=4, null=True, blank=True, validators=[MinValueValidator(0)]
+    )
+    cost = models.DecimalField(
+        max_digits=14, decimal_places=4, null=True, blank=True, validators=[MinValueValidator(0)]
+    )
+    weight = models.DecimalField(
+        max_digits=12, decimal_places=4, null=True, blank=True, validators=[MinValueValidator(0)]
+    )
     location = models.CharField(max_length=255, blank=True)
     stock = models.IntegerField(default=0, editable=False)
     update_source = models.CharField(max_length=64, blank=True, editable=False)

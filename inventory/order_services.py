@@ -77,6 +77,8 @@ class OrderResult:
     stale: bool = False
     moves: list[StockMove] = field(default_factory=list)
     problems: dict[str, str] = field(default_factory=dict)
+    # Why the order as sent was not (wholly) taken as it came: said, never silently ignored.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def unknown_codes(self) -> list[str]:
@@ -131,9 +133,16 @@ class OrderResult:
             "unknown_codes": self.unknown_codes,
             "problems": self.problems,
             "oversold": self.oversold,
-            "note": "" if order.takes_stock else (
-                "Recorded only: this store does not take stock off for orders "
-                "(store setting 'Take stock off as orders are imported')."
+            "note": " ".join(
+                self.notes
+                + (
+                    []
+                    if order.takes_stock
+                    else [
+                        "Recorded only: this store does not take stock off for orders "
+                        "(store setting 'Take stock off as orders are imported')."
+                    ]
+                )
             ),
         }
 
@@ -189,9 +198,18 @@ def record_order(
         result = OrderResult(order)
         if version is not None and order.version is not None and version < order.version:
             result.stale = True
+            result.notes.append(
+                f"Version {version} is older than the stored version {order.version}: nothing changed."
+            )
             return result
         if order.cancelled_at is not None:
             # Cancelled is final: what went back stays back, and nothing is taken again.
+            if status != Order.CANCELLED:
+                result.notes.append(
+                    f"This order was cancelled on {order.cancelled_at:%Y-%m-%d %H:%M} UTC and stays cancelled: "
+                    "its status and lines were not changed and no stock was taken. "
+                    "Send a sale made after all as a new order (a new external id)."
+                )
             if version is not None:
                 order.version = version
                 order.save(update_fields=["version", "updated_at"])

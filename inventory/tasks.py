@@ -16,4 +16,12 @@ def offload(func_path: str, *args, task_name: str | None = None, group: str | No
     if group:
         options["group"] = group
 
-    transaction.on_commit(lambda: async_task(func_path, *args, q_options=options, **kwargs))
+    def enqueue():
+        # django-q2's database broker closes this process's connections when it is
+        # called outside a transaction (on SQLite at once): whatever still runs on
+        # them (an import's staging table, an open cursor) would fail.  Inside one,
+        # it leaves them alone; with Redis this costs nothing.
+        with transaction.atomic():
+            async_task(func_path, *args, q_options=options, **kwargs)
+
+    transaction.on_commit(enqueue)

@@ -14,7 +14,7 @@ from .columns import (
     normalise_header,
 )
 from .combine import combine_records
-from .reader import TEXT_EXTENSIONS, WORKBOOK_EXTENSIONS, read_stock_file
+from .reader import TEXT_EXTENSIONS, WORKBOOK_EXTENSIONS, file_kind, read_stock_file
 from .results import Count, FileRefused, Issue, ReadOptions, ReadResult, Record
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "ReadResult",
     "Record",
     "combine_records",
+    "file_kind",
     "normalise_header",
     "read_stock_file",
 ]

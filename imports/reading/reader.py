@@ -163,11 +163,22 @@ def read_stock_file(
     """
     source = _source(data)
     options = _checked_options(options)
-    if _is_blank(source):
-        raise FileRefused("The file is empty.")
-    if _kind(source, filename) == "workbook":
+    if file_kind(source, filename) == "workbook":
         return _read_workbook(source.read_all(), options, progress, sink, chunk_size)
     return _read_text(source, options, progress, sink, chunk_size)
+
+
+def file_kind(data: ByteSource | bytes | str | os.PathLike, filename: str) -> str:
+    """How ``read_stock_file`` reads the file: "workbook" or "text" (FileRefused as it would
+    refuse it: empty, a web page saved as .xls, damaged).
+
+    For callers with an option that applies to one kind only (``import_stock --sheet``):
+    the content decides, as in the reader, so a workbook saved as .csv still is one.
+    """
+    source = _source(data)
+    if _is_blank(source):
+        raise FileRefused("The file is empty.")
+    return _kind(source, filename)
 
 
 class _Rows:
@@ -522,7 +533,22 @@ class _Rows:
         result = self.result
         result.rows = self.rows
         result.skipped = self.skipped
-        if self.rows and self.blank_skus == self.rows:
+        if not self.rows:
+            # Not refused like an empty file (its header was found and mapped), but never a
+            # silent "0 rows, applied": nothing is silently dropped (design §6).
+            where = "The file" if result.sheet is None else f"The sheet '{result.sheet}'"
+            result.warnings.insert(
+                0,
+                Issue(
+                    None,
+                    None,
+                    None,
+                    f"{where} has a header (row {result.header_row}) but no data rows below it, "
+                    "so nothing changes.",
+                    code="no_data_rows",
+                ),
+            )
+        elif self.blank_skus == self.rows:
             # One clear message for the whole file, then each row (bad-inputs: per-row detail).
             result.errors.insert(
                 0,
@@ -715,8 +741,24 @@ def _unclosed_quote(source: ByteSource, decoding: Decoding, start: int, delimite
     return False
 
 
+def _with_sheets(refused: FileRefused, sheets: str | None) -> FileRefused:
+    """A refusal about a sheet's header, naming the workbook's sheets when it has others.
+
+    Whether or not a sheet was named, the stock may be on another one; as when a named
+    sheet is missing, the user is told the sheets and how to pick one.
+    """
+    if sheets is None:
+        return refused
+    message = refused.message if refused.message.endswith(".") else f"{refused.message}."
+    return FileRefused(
+        f"{message} The workbook's sheets: {sheets}. To read another sheet, name it "
+        "(--sheet, or the sheet of the import options).",
+        refused.headers,
+    )
+
+
 def _read_workbook(raw: bytes, options: ReadOptions, progress, sink, chunk_size) -> ReadResult:
-    sheet, table = open_sheet(raw, options.sheet)
+    sheet, table, sheets = open_sheet(raw, options.sheet)
     where = f"the sheet '{sheet}'"
     texts: list[tuple[int, list[str]]] = []
     for number, cells in enumerate(table, start=1):
@@ -727,7 +769,7 @@ def _read_workbook(raw: bytes, options: ReadOptions, progress, sink, chunk_size)
     index = find_header(texts, options)
     if index is None:
         fallback = candidate_header(texts) if options.header_row is None else None
-        raise _no_header(options, texts[fallback][1] if fallback is not None else None, where)
+        raise _with_sheets(_no_header(options, texts[fallback][1] if fallback is not None else None, where), sheets)
     header_row, header_cells = texts[index]
     headers = trim_header(header_cells)
     decimal = options.decimal or "dot"
@@ -739,7 +781,10 @@ def _read_workbook(raw: bytes, options: ReadOptions, progress, sink, chunk_size)
         sheet=sheet,
         file_kind="workbook",
     )
-    columns = map_columns(headers, options, header_row)
+    try:
+        columns = map_columns(headers, options, header_row)
+    except FileRefused as refused:
+        raise _with_sheets(refused, sheets) from None
     _result_columns(result, columns, headers)
     used = {columns.sku, *columns.qty, *columns.details.values(), *columns.metadata.values()}
     if columns.location is not None:

@@ -37,10 +37,13 @@ def _sheet_names(names: list[str], metadata) -> str:
     return ", ".join(shown)
 
 
-def open_sheet(data: bytes, sheet: str | None) -> tuple[str, list[list[object]]]:
-    """The chosen sheet's name and its rows from A1 (cached formula values).
+def open_sheet(data: bytes, sheet: str | None) -> tuple[str, list[list[object]], str | None]:
+    """The chosen sheet's name, its rows from A1 (cached formula values), and the
+    workbook's sheets as a message shows them (None when it has just the one).
 
-    ``sheet`` is matched exactly; by default the first visible worksheet.
+    ``sheet`` is matched exactly; by default the first visible worksheet. The sheet list
+    is for refusals about the chosen sheet's header: the stock may be on another sheet,
+    and the user can only name it if told what the sheets are.
     """
     try:
         book = CalamineWorkbook.from_filelike(io.BytesIO(data))
@@ -79,7 +82,7 @@ def open_sheet(data: bytes, sheet: str | None) -> tuple[str, list[list[object]]]
             rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
         except Exception as error:
             raise FileRefused(f"The sheet '{name}' could not be read ({error}).") from None
-    return name, rows
+    return name, rows, (_sheet_names(names, metadata) if len(names) > 1 else None)
 
 
 def _column_index(letters: str) -> int:

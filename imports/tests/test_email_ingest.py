@@ -14,7 +14,6 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 
-import openpyxl
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
@@ -26,6 +25,7 @@ from imports import email_ingest, services
 from imports.management.commands import ingest_email as ingest_command
 from imports.models import ColumnMapping, ImportJob
 from imports.sources import EmailSource, ProcessedMessage
+from imports.tests.workbooks import xlsx_bytes
 from inventory import services as stock_services
 from inventory.models import InventoryItem, Store, StoreMembership
 
@@ -100,13 +100,6 @@ def csv(text: str, name="stock.csv"):
     return (name, text.encode("utf-8"), "text/csv")
 
 
-def xlsx_bytes(rows) -> bytes:
-    book = openpyxl.Workbook()
-    for row in rows:
-        book.active.append(row)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
 
 
 def stocks(store):

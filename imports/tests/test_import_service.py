@@ -148,6 +148,17 @@ def test_detail_and_metadata_columns(store, make_items):
     assert not InventoryItem.objects.get(code="B-2").metadata.exists()
 
 
+def test_a_negative_price_or_weight_is_reported_and_left_out(store, make_items):
+    make_items(store, {"A-1": 1})
+    job = services.run(job_for(store, "sku,quantity,Your Price,weight\nA-1,5,-4.50,2\n"))
+    assert job.status == ImportJob.APPLIED
+    [error] = job.errors
+    assert (error["row"], error["column"], error["value"]) == (2, "Your Price", "-4.50")
+    assert error["message"] == "Your Price cannot be negative; '-4.50' was left out."
+    item = InventoryItem.objects.get(code="A-1")
+    assert (item.stock, item.price, str(item.weight)) == (5, None, "2.0000")
+
+
 def test_invalid_metadata_cell_is_reported_with_row_and_value(store, make_items):
     make_items(store, {"A-1": 1})
     job = services.run(job_for(store, "sku,quantity,metadata:skip_push\nA-1,5,maybe\n"))

@@ -4,12 +4,11 @@ Matching against the store (e.g. the "0017 exists" hint of #3) is the service's 
 here the file's side of each case is pinned down.
 """
 
-import io
 
-import openpyxl
 import pytest
 
 from imports.reading import FileRefused, ReadOptions, combine_records, read_stock_file
+from imports.tests import workbooks
 
 BOM = b"\xef\xbb\xbf"
 
@@ -29,14 +28,7 @@ def codes(issues):
 
 
 def xlsx(rows, title="Sheet1"):
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.title = title
-    for row in rows:
-        sheet.append(row)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return workbooks.xlsx_bytes(rows, title)
 
 
 # 1 -------------------------------------------------------------------------------------

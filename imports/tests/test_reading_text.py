@@ -436,3 +436,16 @@ def test_progress_is_reported():
     result = read_stock_file(text.encode(), "big.csv", progress=calls.append)
     assert calls[:2] == [5000, 10000]
     assert calls[-1] == result.rows == 12000
+
+
+@pytest.mark.parametrize("data", ["sku,qty\n", "Stock list\nsku,qty\r\n", "sku,qty\n,\n\n"])
+def test_header_without_data_rows_is_one_file_level_warning(data):
+    """Not refused (a header was found, unlike an empty file) but never a silent "0 rows":
+    one warning with no row says so and why nothing changes."""
+    result = read(data)
+    assert (result.rows, result.records, result.errors) == (0, [], [])
+    [warning] = result.warnings
+    assert (warning.row, warning.column, warning.value, warning.code) == (None, None, None, "no_data_rows")
+    assert warning.message == (
+        f"The file has a header (row {result.header_row}) but no data rows below it, so nothing changes."
+    )

@@ -8,21 +8,11 @@ import openpyxl
 import pytest
 
 from imports.reading import FileRefused, ReadOptions, combine_records, read_stock_file
-
-
-def book_bytes(book):
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+from imports.tests.workbooks import book_bytes, xlsx_bytes
 
 
 def xlsx(rows, title="Stock"):
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.title = title
-    for row in rows:
-        sheet.append(row)
-    return book_bytes(book)
+    return xlsx_bytes(rows, title)
 
 
 def read(data, filename="stock.xlsx", **options):
@@ -312,3 +302,61 @@ def test_xls_workbook():
     book.save(out)
     result = read(out.getvalue(), "stock.xls")
     assert pairs(result) == [("100498", 5), ("A", 2)]
+
+
+def test_header_without_data_rows_is_one_file_level_warning():
+    result = read(xlsx([["Stock list"], ["sku", "qty"]]))
+    [warning] = result.warnings
+    assert (warning.row, warning.code) == (None, "no_data_rows")
+    assert warning.message == (
+        "The sheet 'Stock' has a header (row 2) but no data rows below it, so nothing changes."
+    )
+
+
+def several_sheets(first_rows):
+    """The first sheet holds ``first_rows``; the stock is on a hidden-free second sheet."""
+    book = openpyxl.Workbook()
+    book.active.title = "Read me"
+    for row in first_rows:
+        book.active.append(row)
+    book.create_sheet("Stock").append(["sku", "qty"])
+    book.create_sheet("Old").sheet_state = "hidden"
+    return book_bytes(book)
+
+
+def test_no_sku_column_on_the_first_sheet_lists_the_other_sheets():
+    """The refusal when --sheet names a missing sheet lists the sheets; so must this one,
+    so the user knows the stock may be on another sheet and to name it."""
+    with pytest.raises(FileRefused) as refused:
+        read(several_sheets([["How to use this file"], ["Product", "Tonnes"]]))
+    message = refused.value.message
+    assert "No SKU column found in the first 20 rows of the sheet 'Read me'" in message
+    assert "Headers found: Product, Tonnes. The workbook's sheets:" in message
+    assert message.endswith(
+        "The workbook's sheets: 'Read me', 'Stock', 'Old' (hidden). To read another sheet, name it "
+        "(--sheet, or the sheet of the import options)."
+    )
+    assert refused.value.headers == ["Product", "Tonnes"]
+
+
+@pytest.mark.parametrize(
+    ("rows", "options", "start"),
+    [
+        ([["sku", "price"], ["A", 1]], {}, "No quantity column found."),
+        ([["Item", "qty"], ["A", 1]], {"sku_column": "code"}, "The SKU column 'code' was not found"),
+        ([["sku", "qty"], ["A", 1]], {"header_row": 5}, "Row 5 is not a row of the sheet 'Read me'"),
+        ([], {}, "No SKU column found"),
+    ],
+)
+def test_every_header_refusal_of_a_workbook_lists_its_sheets(rows, options, start):
+    with pytest.raises(FileRefused) as refused:
+        read(several_sheets(rows), **options)
+    message = refused.value.message
+    assert message.startswith(start)
+    assert "The workbook's sheets: 'Read me', 'Stock', 'Old' (hidden)." in message
+
+
+def test_header_refusal_of_a_one_sheet_workbook_names_no_sheets():
+    with pytest.raises(FileRefused) as refused:
+        read(xlsx([["Product", "Tonnes"]]))
+    assert "sheets" not in refused.value.message

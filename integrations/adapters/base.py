@@ -79,12 +79,24 @@ class PushLine:
 
 @dataclass(frozen=True)
 class PushResult:
+    """What the cart made of one line.
+
+    A failure is by default the cart refusing *this item at this quantity*
+    (a SKU it does not have, a quantity over its cap, an item it does not
+    track): sending the same again gets the same answer, so the engine holds
+    the item back until something changes.  ``transient`` marks a failure
+    that says nothing about the item (429, 5xx and timeouts after every
+    retry, refused credentials, a call that failed as a whole): the next push
+    sends it again.
+    """
+
     sku: str
     ok: bool
     confirmed: int | None = None
     remote_id: str | None = None
     error: str | None = None  # the cart's own reason, for the item
     drift: int | None = None  # what the cart actually held when last_confirmed was stale
+    transient: bool = False
 
 
 @dataclass(frozen=True)

@@ -448,8 +448,10 @@ class ShopifyAdapter(Adapter):
             for batch in chunked(rows, self.batch_size):
                 self._send(batch, loc, results)
         except AdapterError as exc:  # refused, down or broken: report it without losing results so far
-            for index, ln in enumerate(lines):
-                results.setdefault(index, PushResult(ln.sku, False, remote_id=ln.remote_id, error=str(exc)))
+            for index, ln in enumerate(lines):  # not a verdict on the items: the next push sends them again
+                results.setdefault(
+                    index, PushResult(ln.sku, False, remote_id=ln.remote_id, error=str(exc), transient=True)
+                )
         return [results[i] for i in range(len(lines))]
 
     def _send(
@@ -537,6 +539,7 @@ class ShopifyAdapter(Adapter):
                         remote_id=remote,
                         drift=now,
                         error="the level kept changing in Shopify while we wrote it",
+                        transient=True,  # busy, not refused: the next push tries again
                     )
                 else:
                     first_drift = drift.get(index, now)

@@ -249,8 +249,10 @@ class SquareAdapter(Adapter):
             for batch in chunked(rows, self.batch_size):
                 self._send(batch, location, current, results)
         except AdapterError as exc:  # refused, down or broken: report it without losing results so far
-            for index, ln in enumerate(lines):
-                results.setdefault(index, PushResult(ln.sku, False, remote_id=ln.remote_id, error=str(exc)))
+            for index, ln in enumerate(lines):  # not a verdict on the items: the next push sends them again
+                results.setdefault(
+                    index, PushResult(ln.sku, False, remote_id=ln.remote_id, error=str(exc), transient=True)
+                )
         return [results[i] for i in range(len(lines))]
 
     def _send(

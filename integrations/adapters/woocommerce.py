@@ -332,8 +332,10 @@ class WooCommerceAdapter(Adapter):
                 for batch in chunked(group, self.batch_size):
                     self._send(parent, batch, current, results)
         except AdapterError as exc:  # refused, down or broken: report it without losing results so far
-            for index, ln in enumerate(lines):
-                results.setdefault(index, PushResult(ln.sku, False, remote_id=ln.remote_id, error=str(exc)))
+            for index, ln in enumerate(lines):  # not a verdict on the items: the next push sends them again
+                results.setdefault(
+                    index, PushResult(ln.sku, False, remote_id=ln.remote_id, error=str(exc), transient=True)
+                )
         return [results[i] for i in range(len(lines))]
 
     def _send(
@@ -371,7 +373,8 @@ class WooCommerceAdapter(Adapter):
             )
             if item is None:
                 results[index] = PushResult(
-                    ln.sku, False, remote_id=remote, error="WooCommerce did not answer for this item"
+                    ln.sku, False, remote_id=remote, error="WooCommerce did not answer for this item",
+                    transient=True,  # no answer is no refusal: the next push sends it again
                 )
             elif item.get("error"):
                 error = item["error"]

@@ -113,6 +113,7 @@ class OrderDeskFake(FakeServer):
         self.retry_afters: list[str] = []  # every X-Retry-After sent, for tests to compare
         super().__init__(**kwargs)
         self.store_id = store_id
+        self.api_key = api_key  # the default store's key (``run_fake`` shows it)
         self.add_store(store_id, api_key)
 
     # -- seeding ------------------------------------------------------------------------

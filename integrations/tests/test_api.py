@@ -44,6 +44,21 @@ def test_integrations_list_masks_secrets(store, warehouse):
     assert SECRET not in response.content.decode()
 
 
+def test_every_credential_value_is_masked_whatever_its_key(store, warehouse):
+    """Keys the service does not take are refused on the way in; any that are stored anyway
+    (saved before that check) are masked like secrets, and so is every other value."""
+    warehouse.credentials = {"token": SECRET, "extra_key": "LEAKME", "account": "acme-warehouse-7"}
+    warehouse.save()
+    client = api(store)
+    for url in ("/api/v1/stores/main/integrations/", "/api/v1/stores/main/integrations/wh/"):
+        response = client.get(url)
+        assert response.status_code == 200
+        body = response.content.decode()
+        assert "LEAKME" not in body and SECRET not in body and "acme-warehouse-7" not in body
+    row = client.get("/api/v1/stores/main/integrations/wh/").json()
+    assert row["credentials"] == {"token": "••••3456", "extra_key": "••••", "account": "••••se-7"}
+
+
 def test_other_stores_integrations_are_404(store, warehouse):
     other = Store.objects.create(name="Other", slug="other")
     assert api(other).get("/api/v1/stores/main/integrations/").status_code == 404
@@ -73,3 +88,14 @@ def test_told_for_a_named_cart(store, make_items, warehouse):
     assert client.get("/api/v1/stores/main/items/A-1/told/").json()["told"] == 25
     assert client.get("/api/v1/stores/main/items/A-1/told/?integration=shop").json()["told"] == 10
     assert client.get("/api/v1/stores/main/items/A-1/told/?integration=nope").status_code == 404
+
+
+def test_credentials_stored_under_an_older_key_say_so(store, warehouse, settings, admin_client):
+    settings.CREDENTIALS_KEY = "a-new-key-after-rotation"
+    row = api(store).get("/api/v1/stores/main/integrations/wh/").json()
+    assert row["credentials"] == {
+        "unreadable": "Stored credentials cannot be read with the current key; enter them again."
+    }
+    page = admin_client.get(f"/admin/integrations/integration/{warehouse.pk}/change/")
+    assert page.status_code == 200
+    assert "cannot be read with the current key" in page.content.decode()

@@ -76,10 +76,120 @@ def test_push_end_to_end_then_nothing_to_send(store, make_items, cart, shopify):
     pushed = states(cart)
     assert pushed["A-1"].last_confirmed == 35 and pushed["A-1"].remote_id
     assert pushed["GONE"].last_confirmed is None and pushed["GONE"].last_error
-    before = len(writes(shopify))
+    before = len(shopify.requests())
     again = services.push(cart)
-    assert again.counts["planned"] == 1  # only the unknown SKU is tried again
-    assert len(writes(shopify)) == before  # no write call: nothing changed
+    assert again.counts["planned"] == 0  # the unknown SKU is not tried again while nothing changed
+    assert again.counts["still_failing"] == 1 and [e["sku"] for e in again.item_errors] == ["GONE"]
+    assert len(shopify.requests()) == before  # no call at all: nothing changed
+
+
+TOO_HIGH = 1_000_000_001  # over the fake Shopify's (and Shopify's) cap of 1,000,000,000
+
+
+def test_an_item_the_cart_refused_is_not_sent_again_until_something_changes(store, make_items, cart, shopify):
+    """Known answer: a SKU missing from the cart and a quantity over its cap fail once; the
+    following pushes with nothing changed make no call and still list both as failing."""
+    items = make_items(store, {"OK-1": 3, "GONE": 4, "BIG": TOO_HIGH})
+    shopify.add_product("OK-1", 0)
+    shopify.add_product("BIG", 0)
+    first = services.push(cart)
+    assert (first.counts["planned"], first.counts["confirmed"], first.counts["failed"]) == (3, 1, 2)
+    refused = states(cart)
+    assert refused["BIG"].refused_quantity == TOO_HIGH and "higher than" in refused["BIG"].last_error
+    assert refused["GONE"].refused_quantity == 4 and "not found" in refused["GONE"].last_error
+    calls = len(shopify.requests())
+    for _ in range(3):
+        again = services.push(cart)
+        assert again.counts["planned"] == 0 and again.counts["failed"] == 0
+        assert again.counts["still_failing"] == 2 and again.status == SyncRun.PARTIAL
+        assert {e["sku"] for e in again.item_errors} == {"BIG", "GONE"}
+        assert "higher than" in next(e["error"] for e in again.item_errors if e["sku"] == "BIG")
+    assert len(shopify.requests()) == calls  # not one call: nothing changed
+    assert states(cart)["BIG"].last_error  # still shown as failing (admin, dashboard)
+
+    # Its told quantity changes: sent again, and it lands.
+    stock_services.set_item_stock(items["BIG"], 7, source="admin")
+    run = services.push(cart)
+    assert run.counts["planned"] == 1 and run.counts["confirmed"] == 1 and shopify.level("BIG") == 7
+    assert states(cart)["BIG"].refused_quantity is None and states(cart)["BIG"].last_error == ""
+
+    # The SKU is added to the cart: nothing in the hub changed, so a reconcile (scheduled, or
+    # "Reconcile now") is what sends it again.
+    shopify.add_product("GONE", 0)
+    assert services.push(cart).counts["planned"] == 0
+    services.reconcile(cart)
+    run = services.push(cart)
+    assert run.counts["planned"] == 1 and run.counts["confirmed"] == 1 and shopify.level("GONE") == 4
+    assert run.status == SyncRun.OK and run.item_errors == []
+
+
+def test_a_refused_item_is_sent_again_when_a_webhook_marks_it(store, make_items, cart, shopify):
+    make_items(store, {"BIG": TOO_HIGH})
+    shopify.add_product("BIG", 0)
+    services.push(cart)
+    assert services.push(cart).counts["planned"] == 0
+    PushState.objects.filter(integration=cart).update(needs_reconcile=True)  # what a webhook does
+    assert services.push(cart).counts["planned"] == 1
+
+
+def test_a_refused_sku_renamed_in_the_hub_is_sent_under_its_new_sku(store, make_items, cart, shopify):
+    item = make_items(store, {"GONE": 4})["GONE"]
+    shopify.add_product("GONE-1", 0)
+    services.push(cart)
+    assert services.push(cart).counts["still_failing"] == 1
+    item.code = "GONE-1"
+    item.save(update_fields=["code", "updated_at"])  # as the admin and the API rename
+    assert not PushState.objects.filter(item=item).exists()  # the mapping of the old SKU is gone
+    run = services.push(cart)
+    assert run.counts["confirmed"] == 1 and shopify.level("GONE-1") == 4
+
+
+def test_a_changed_connection_sends_refused_items_again(admin_client, store, make_items, cart, shopify):
+    from django.urls import reverse
+
+    make_items(store, {"BIG": TOO_HIGH})
+    shopify.add_product("BIG", 0)
+    services.push(cart)
+    url = reverse("admin:integrations_integration_change", args=[cart.pk])
+    data = {
+        "store": store.pk, "kind": "shopify", "role": "cart", "name": "Shop", "slug": "shop",
+        "base_url": cart.base_url, "location_id": cart.location_id, "location_name": "", "inventory_sync": "on",
+        "schedule_minutes": 15, "reconcile_hours": 0, "product_code_match": "", "options": "{}",
+        "initial-options": "{}",  # what the page sends along (a field with a callable default)
+        "credentials_text": "", "webhook_secret_text": "",
+        "runs-TOTAL_FORMS": 0, "runs-INITIAL_FORMS": 0, "runs-MIN_NUM_FORMS": 0, "runs-MAX_NUM_FORMS": 0,
+    }
+    assert admin_client.post(url, {**data, "name": "Shop renamed"}).status_code == 302
+    assert services.push(cart).counts["planned"] == 0  # a new name changes nothing at the cart
+    assert admin_client.post(url, {**data, "credentials_text": f"access_token={SHOPIFY_TOKEN}"}).status_code == 302
+    assert services.push(cart).counts["planned"] == 1  # another account may take it
+
+
+def test_an_item_that_failed_on_a_transient_error_is_sent_again(store, make_items, cart, shopify):
+    """503s, 429s and timeouts say nothing about the item: the next push sends it again."""
+    item = make_items(store, {"A-1": 5})["A-1"]
+    shopify.add_product("A-1", 0)
+    services.push(cart)
+    stock_services.set_item_stock(item, 6, source="admin")
+    shopify.inject(r"graphql\.json$", 503, times=50, method="POST")
+    failed = services.push(cart)
+    assert failed.counts["failed"] == 1 and shopify.level("A-1") == 5
+    assert states(cart)["A-1"].last_error and states(cart)["A-1"].refused_quantity is None
+    shopify.clear_faults()
+    run = services.push(cart)
+    assert run.counts["planned"] == 1 and run.counts["confirmed"] == 1 and shopify.level("A-1") == 6
+
+
+def test_reconcile_now_button_sends_refused_items_again(admin_client, store, make_items, cart, shopify):
+    from django.urls import reverse
+
+    make_items(store, {"GONE": 4})
+    services.push(cart)
+    shopify.add_product("GONE", 0)
+    admin_client.post(reverse("admin:integrations_integration_sync", args=[cart.pk]))
+    assert shopify.level("GONE") == 0  # Sync now: nothing changed, nothing sent
+    admin_client.post(reverse("admin:integrations_integration_reconcile", args=[cart.pk]))
+    assert shopify.level("GONE") == 4
 
 
 def test_new_cart_starts_in_preview(store, make_items, cart, shopify):
@@ -135,7 +245,7 @@ def test_reconcile_finds_and_corrects_drift(store, make_items, cart, shopify):
     services.push(cart)
     shopify.set_level("B-2", 40)
     run = services.reconcile(cart)
-    assert run.counts == {"checked": 2, "corrected": 1}
+    assert run.counts == {"checked": 2, "corrected": 1, "to_retry": 0}
     assert run.details == [{"sku": "B-2", "we_confirmed": 4, "cart_held": 40}]
     services.push(cart)
     assert shopify.level("B-2") == 4
@@ -233,6 +343,27 @@ def test_credentials_encrypted_and_masked(cart):
     assert cart.masked_credentials() == {"access_token": "••••" + SHOPIFY_TOKEN[-4:]}
 
 
+def test_credentials_are_checked_against_the_keys_the_service_takes():
+    from django.core.exceptions import ValidationError
+
+    assert services.check_credentials("woocommerce", {"consumer_key": "ck_1", "consumer_secret": "cs_1"}) == {
+        "consumer_key": "ck_1", "consumer_secret": "cs_1",
+    }
+    with pytest.raises(ValidationError) as refused:
+        services.check_credentials("shopify", {"access_token": "SUPERSECRET", "extra_key": "LEAKME"})
+    assert refused.value.messages == ["Shopify does not take extra_key. Shopify takes: access_token."]
+    with pytest.raises(ValidationError) as missing:
+        services.check_credentials("bigcommerce", {"access_token": "t", "store_hash": " "})
+    assert missing.value.messages == ["BigCommerce needs: store_hash. BigCommerce takes: store_hash, access_token."]
+
+
+def test_masked_credentials_mask_every_value(cart):
+    cart.credentials = {"access_token": SHOPIFY_TOKEN, "extra_key": "LEAKME", "shop": "my-very-own-shop"}
+    assert cart.masked_credentials() == {
+        "access_token": "••••" + SHOPIFY_TOKEN[-4:], "extra_key": "••••", "shop": "••••shop",
+    }
+
+
 # --- pull -----------------------------------------------------------------------
 
 
@@ -287,3 +418,18 @@ def test_pull_failure_is_recorded_and_counted(store, warehouse, shipbob):
     warehouse.refresh_from_db()
     assert warehouse.status == Integration.FAILING and warehouse.consecutive_failures == 1
     assert "wrong-secret-token" not in run.message + warehouse.last_error
+
+
+def test_an_integration_without_an_address_is_refused_when_saved_and_says_what_to_fill_in(store):
+    from django.core.exceptions import ValidationError
+
+    integration = Integration(store=store, kind="shopify", role=Integration.CART, name="Shop", slug="s")
+    with pytest.raises(ValidationError) as refused:
+        integration.full_clean(exclude=["credentials_encrypted"])
+    assert refused.value.message_dict["base_url"] == [
+        "Enter the Shopify address, or set the option 'shop' (https://{shop}.myshopify.com)."
+    ]
+    integration.options = {"shop": "acme"}
+    assert integration.service_address() == "https://acme.myshopify.com"
+    integration.credentials = {"access_token": SHOPIFY_TOKEN}
+    assert services.build_adapter(integration).base_url == "https://acme.myshopify.com"

@@ -605,7 +605,7 @@ def test_walk_modified_survives_an_order_modified_while_paging():
 
 
 def test_shopify_throttles_order_pages_with_a_200_and_the_adapter_waits(shop, make_items):
-    with ShopifyFake(time_scale=SCALE, graphql_bucket=600, graphql_restore=50) as fake:
+    with ShopifyFake(time_scale=SCALE, graphql_bucket=600, graphql_restore=1) as fake:
         cart = ShopifyCart(fake)
         integration = cart.integration(shop, orders_page_size=10)
         services.pull_orders(integration)
@@ -613,7 +613,7 @@ def test_shopify_throttles_order_pages_with_a_200_and_the_adapter_waits(shop, ma
         cart.stock("A")
         for _ in range(25):
             cart.place({"A": 1})
-        fake.cost_bucket.drain()  # another app just spent the bucket
+        fake.cost_bucket.drain()  # another app just spent the bucket (it restores slowly: 1 point a second)
         run = pull(integration)
         assert run.counts["new"] == 25 and stocks(shop) == {"A": 75}
         assert fake.throttled >= 1  # answered THROTTLED (HTTP 200), waited, asked again

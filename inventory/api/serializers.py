@@ -71,9 +71,9 @@ class ItemSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     code = serializers.CharField(max_length=255, help_text="The SKU, unique in the store.")
     name = serializers.CharField(max_length=500, required=False, allow_blank=True)
-    price = serializers.DecimalField(max_digits=14, decimal_places=4, required=False, allow_null=True)
-    cost = serializers.DecimalField(max_digits=14, decimal_places=4, required=False, allow_null=True)
-    weight = serializers.DecimalField(max_digits=12, decimal_places=4, required=False, allow_null=True)
+    price = serializers.DecimalField(max_digits=14, decimal_places=4, required=False, allow_null=True, min_value=0)
+    cost = serializers.DecimalField(max_digits=14, decimal_places=4, required=False, allow_null=True, min_value=0)
+    weight = serializers.DecimalField(max_digits=12, decimal_places=4, required=False, allow_null=True, min_value=0)
     location = serializers.CharField(max_length=255, required=False, allow_blank=True)
     stock = serializers.IntegerField(
         required=False, min_value=-services.STOCK_LIMIT, max_value=services.STOCK_LIMIT,
@@ -166,3 +166,4 @@ class StockBatchResultSerializer(serializers.Serializer):
     counts = StockCountsSerializer()
     results = StockResultLineSerializer(many=True)
     errors = StockErrorSerializer(many=True)
+    warnings = StockErrorSerializer(many=True, help_text="Written, but worth knowing (e.g. carts ignore it).")

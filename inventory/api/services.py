@@ -292,6 +292,7 @@ class BatchResult:
     received: int
     applied: bool = False
     errors: list[dict] = field(default_factory=list)
+    warnings: list[dict] = field(default_factory=list)
     results: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -308,6 +309,7 @@ class BatchResult:
             },
             "results": self.results,
             "errors": self.errors,
+            "warnings": self.warnings,
         }
 
 
@@ -373,14 +375,33 @@ def apply_stock_batch(
         for change in writer(values, source=StockLedgerEntry.API, reference=reference, user=user)
     }
     result.applied = True
+    replaced = _replaced_by(list(values))
     for index, code, quantity in valid:
         item_id, stock_seen = found[code]
+        if item_id in replaced:
+            result.warnings.append({
+                "index": index, "code": code, "field": "quantity",
+                "message": f"{code} is sent to carts as {replaced[item_id]} (code_replace): its own count "
+                           "was written but carts are told the count of what replaces it.",
+            })
         change = changes.get(item_id)
         before, after = (change.before, change.after) if change else (stock_seen, stock_seen)
         if change is None and mode == SET:
             before = after = quantity
         result.results.append({"index": index, "code": code, "before": before, "after": after})
     return result
+
+
+def _replaced_by(item_ids: list[int]) -> dict[int, str]:
+    """``{item_id: code_replace}`` of those items that carry one (design §5: their own
+    count is ignored when carts are told)."""
+    found: dict[int, str] = {}
+    for start in range(0, len(item_ids), LOOKUP_CHUNK):
+        found.update(
+            ItemMetadata.objects.filter(item_id__in=item_ids[start:start + LOOKUP_CHUNK], key="code_replace")
+            .values_list("item_id", "value")
+        )
+    return found
 
 
 def _items_by_code(store: Store, codes: list[str]) -> dict[str, tuple[int, int]]:

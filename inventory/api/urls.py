@@ -27,6 +27,8 @@ register_converter(SkuConverter, "sku")
 store = "v1/stores/<slug:slug>/"
 
 v1_patterns = [
+    path("", v1.ApiRoot.as_view(), name="api-root"),
+    path("v1/", v1.ApiRoot.as_view(), name="api-v1-root"),
     path("v1/stores/", v1.StoreList.as_view(), name="api-v1-stores"),
     path(store, v1.StoreDetail.as_view(), name="api-v1-store"),
     path(store + "items/", v1.ItemListCreate.as_view(), name="api-v1-items"),

@@ -282,3 +282,25 @@ class StockBatch(StoreScopedView):
         )
         code = status.HTTP_200_OK if result.applied else status.HTTP_400_BAD_REQUEST
         return Response(result.as_dict(), status=code)
+
+
+class ApiRoot(generics.GenericAPIView):
+    """Where to start: the endpoints a client needs first, with their full URLs."""
+
+    permission_classes = []
+    authentication_classes = []
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Where the API's endpoints are")
+    def get(self, request):
+        def url(path):
+            return request.build_absolute_uri(path)
+
+        return Response(
+            {
+                "stores": url("/api/v1/stores/"),
+                "schema": url("/api/schema/"),
+                "docs": url("/api/docs/"),
+                "v2_inventory_items": url("/api/v2/inventory-items/"),
+                "authentication": "Authorization: Token <key> (python manage.py create_api_token)",
+            }
+        )

@@ -121,6 +121,9 @@ def _decimal(name: str, value: object, errors: dict) -> Decimal | None:
         errors.setdefault(name, []).append(f"{name} must be a number; got {str(value)[:50]!r}.")
         return None
     number = number.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+    if number < 0:
+        errors.setdefault(name, []).append(f"{name} cannot be negative; got {str(value)[:50]!r}.")
+        return None
     if abs(number) >= NUMBER_LIMITS[name]:
         errors.setdefault(name, []).append(f"{name} must be less than {NUMBER_LIMITS[name]:,}.")
         return None
@@ -274,6 +277,12 @@ class V2View(View):
         key = request.headers.get("ORDERDESK-API-KEY", "").strip()
         if not store_id or not key:
             raise V2Error(401, "Send the ORDERDESK-STORE-ID and ORDERDESK-API-KEY headers.")
+        if not (store_id.isascii() and store_id.isdigit()):
+            raise V2Error(
+                401,
+                "ORDERDESK-STORE-ID is the store's number (\"store id (API v2)\" in the admin), "
+                f"not {store_id[:50]!r}.",
+            )
         token = tokens.token_for_key(key)
         store = None
         if token is not None and store_id.isascii() and store_id.isdigit() and int(store_id) <= MAX_ID:

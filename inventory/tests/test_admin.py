@@ -448,6 +448,9 @@ def test_setup_demo_prints_the_admin_password_only_while_it_still_works(db, sett
     password = (tmp_path / "admin-password").read_text().strip()
     assert f"admin / {password}" in out.getvalue()
     assert Store.objects.get(slug="demo").items.count() > 10
+    # The README's examples change these; the demo warehouse's pulls leave them alone.
+    for code in ("STO-01SA", "LIN-02SA"):
+        assert Store.objects.get(slug="demo").items.get(code=code).metadata.get(key="skip_pull").value == "1"
     admin_user = get_user_model().objects.get(username="admin")
     admin_user.set_password("changed-by-staff")
     admin_user.save()

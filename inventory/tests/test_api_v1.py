@@ -91,13 +91,23 @@ def test_other_stores_objects_are_404_not_403(api, read_only_api, other_store, m
     assert stock_of(other_store, "X-1") == 4
 
 
-def test_unknown_api_paths_answer_json_404(api, client):
-    for response in (api.get("/api/v1/nosuch/"), client.get("/api/nosuch")):
+@pytest.mark.parametrize("debug", [False, True])
+def test_unknown_api_paths_answer_json_404(api, client, settings, debug):
+    settings.DEBUG = debug
+    for response in (api.get("/api/v1/nosuch/"), client.get("/api/nosuch/")):
         assert response.status_code == 404
         assert response["Content-Type"] == "application/json"
-        assert response.json() == {"detail": "Not found."}
+        assert response.json() == {"detail": f"No API endpoint at {response.wsgi_request.path}. See /api/docs/."}
+    assert client.get("/api/v1/stores").status_code == 301  # a missing slash is still redirected
     page = client.get("/admin-nosuch/")
     assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
+
+
+def test_the_api_root_says_where_to_start(client):
+    for path in ("/api/", "/api/v1/"):
+        body = client.get(path).json()
+        assert body["stores"] == "http://testserver/api/v1/stores/"
+        assert body["docs"] == "http://testserver/api/docs/"
 
 
 def test_import_jobs_of_another_store_are_404(api, store, other_store):
@@ -283,6 +293,19 @@ def test_batch_set_is_one_write_with_ledger_entries_source_api(api, key, store, 
     for item in items.values():
         item.refresh_from_db()
         assert ledger_sum(item) == item.stock
+
+
+def test_batch_warns_when_carts_ignore_the_count_written(api, store, make_items):
+    items = make_items(store, {"MUG": 4, "TOWEL": 9, "GIFT": 0})
+    services.set_metadata(items["GIFT"], {"code_replace": "MUG,TOWEL,TOWEL"})
+    body = api.post("/api/v1/stores/main/stock/", {"items": [{"code": "GIFT", "quantity": 5},
+                                                             {"code": "MUG", "quantity": 6}]}, format="json").json()
+    assert body["applied"] and body["errors"] == []
+    assert body["warnings"] == [{
+        "index": 0, "code": "GIFT", "field": "quantity",
+        "message": "GIFT is sent to carts as MUG,TOWEL,TOWEL (code_replace): its own count was written but "
+                   "carts are told the count of what replaces it.",
+    }]
 
 
 def test_batch_add_mode(api, store, make_items):

@@ -131,6 +131,14 @@ def test_missing_or_malformed_headers_are_401_in_the_envelope(db, headers):
     assert "X-Tokens-Remaining" in response
 
 
+def test_a_store_slug_in_place_of_its_id_gets_a_hint(store, key):
+    response = Client().get("/api/v2/test", headers={"ORDERDESK-STORE-ID": store.slug, "ORDERDESK-API-KEY": key})
+    assert response.status_code == 401
+    assert response.json()["message"] == (
+        f"ORDERDESK-STORE-ID is the store's number (\"store id (API v2)\" in the admin), not {store.slug!r}."
+    )
+
+
 def test_bad_key_is_401(store, desk):
     response = desk.get("inventory-items", headers={"ORDERDESK-API-KEY": "wrong"})
     assert response.status_code == 401
@@ -283,6 +291,8 @@ def test_validation_errors_name_the_field(desk, store, make_items):
         ({"code": "A-1", "metadata": {"max": "lots"}}, "metadata.max"),
         ({"code": ""}, "code"),
         ({"code": "A-1", "weight": 1e12}, "weight"),
+        ({"code": "A-1", "weight": -3}, "weight"),
+        ({"code": "A-1", "price": "-0.5"}, "price"),
     ]
     for body, field in cases:
         response = desk.put(f"inventory-items/{item.pk}", body)

@@ -457,6 +457,22 @@ def test_api_reports_oversold_and_cancels(api, shop, make_items):
     body["status"] = "cancelled"
     data = api.post(URL, body, format="json").json()
     assert data["taken_off"] == {"A": -2} and data["stock_changes"][0]["source"] == "cancel"
+    assert data["note"] == ""
+
+
+def test_api_says_why_a_resend_changed_nothing(api, shop, make_items):
+    make_items(shop, {"A": 5})
+    body = {"origin": "pos", "external_id": "6", "version": 3, "lines": [{"code": "A", "quantity": 1}]}
+    api.post(URL, body, format="json")
+    older = api.post(URL, {**body, "version": 2, "lines": [{"code": "A", "quantity": 4}]}, format="json").json()
+    assert older["stale"] and older["note"] == "Version 2 is older than the stored version 3: nothing changed."
+    api.post(URL, {**body, "version": 4, "status": "cancelled"}, format="json")
+    reopened = api.post(URL, {**body, "version": 5, "status": "paid"}, format="json").json()
+    assert reopened["status"] == "cancelled" and reopened["stock_changes"] == []
+    assert "was cancelled on" in reopened["note"] and "stays cancelled" in reopened["note"]
+    assert "a new external id" in reopened["note"]
+    again = api.post(URL, {**body, "version": 6, "status": "cancelled"}, format="json").json()
+    assert again["note"] == ""  # a cancel sent again is no surprise
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """Import a stock spreadsheet into a store from the command line."""
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -9,9 +10,25 @@ from django.core.management.base import BaseCommand
 
 from imports import services
 from imports.models import ImportJob
+from imports.reading import FileRefused, file_kind
 from inventory.models import Store
 
 EXIT_REFUSED = 2
+
+
+def header_row(text: str) -> int:
+    """``--header-row`` as the admin form takes it: a row number, at least 1.
+
+    A 0 used to be dropped without a word (read as "find the header"), so the user never
+    learnt the option was not used.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a row number (1 or more), not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (the first row of the file is 1), not {value}")
+    return value
 
 
 class Command(BaseCommand):
@@ -34,7 +51,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--create-missing", action="store_true", help="Create items for unknown SKUs.")
         parser.add_argument("--sheet", help="Workbook sheet name (exact); default the first visible sheet.")
-        parser.add_argument("--header-row", type=int, help="Row number of the header (from 1).")
+        parser.add_argument("--header-row", type=header_row, help="Row number of the header (from 1).")
         parser.add_argument("--sku-column", help="Header of the SKU column.")
         parser.add_argument(
             "--qty-column",
@@ -60,6 +77,11 @@ class Command(BaseCommand):
             content = path.read_bytes()
         except OSError as exc:
             return self.refused(opts, f"Cannot read {path}: {exc.strerror or exc}.")
+        if opts.get("sheet") and self.is_text(content, path.name):
+            # Ignoring it would let the user believe the sheet they named was the one read.
+            return self.refused(
+                opts, f"--sheet applies to workbooks (.xlsx, .xls, .ods); {path.name} is a text file."
+            )
         try:
             job = services.create_job(
                 store,
@@ -85,6 +107,16 @@ class Command(BaseCommand):
             self.print_report(job, applied)
         if job.status == ImportJob.REFUSED:
             raise SystemExit(EXIT_REFUSED)
+
+    @staticmethod
+    def is_text(content: bytes, name: str) -> bool:
+        """Whether the reader takes the file as text (by its content, as the reader does: a
+        workbook saved as .csv is a workbook). A file the reader refuses outright is left to
+        it, so that refusal gives its own reason."""
+        try:
+            return file_kind(content, name) == "text"
+        except FileRefused:
+            return False
 
     def run_with_progress(self, job, progress):
         original = services._progress_updater

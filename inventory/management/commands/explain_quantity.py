@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from inventory import explain, selectors
 from inventory.models import InventoryItem
 
-from ._readout import cart_for, get_store
+from ._readout import cart_for, get_store, json_refusals
 
 
 class Command(BaseCommand):
@@ -19,6 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--integration", help="Explain for this integration's cart (its slug).")
         parser.add_argument("--json", action="store_true")
 
+    @json_refusals
     def handle(self, *args, **opts):
         store = get_store(opts["store"])
         sku = opts["sku"].strip()

@@ -1,5 +1,7 @@
 """Run the web server and a django-q2 cluster together, for a local install."""
 
+import contextlib
+import os
 import signal
 import socket
 import subprocess
@@ -79,27 +81,42 @@ class Command(BaseCommand):
                 fake_ports[kind] = fake_port
                 processes.append(
                     subprocess.Popen(
-                        [*manage, "run_fake", kind, "--port", str(fake_port), "--seed-store", "demo"]
+                        [*manage, "run_fake", kind, "--port", str(fake_port), "--seed-store", "demo"],
+                        start_new_session=True,
                     )
                 )
             for fake_port in fake_ports.values():
                 wait_for_port(fake_port)
+        # Each child leads its own process group, so stopping one stops what it started
+        # too (the cluster's worker processes), and Ctrl-C reaches only this command.
         processes += [
-            subprocess.Popen([*manage, "qcluster"]),
-            subprocess.Popen([*manage, "runserver", f"{host}:{port}", "--noreload"]),
+            subprocess.Popen([*manage, "qcluster"], start_new_session=True),
+            subprocess.Popen([*manage, "runserver", f"{host}:{port}", "--noreload"], start_new_session=True),
         ]
         self.stdout.write(self.style.SUCCESS(f"Admin: http://{host}:{port}/admin/  (Ctrl-C stops)"))
 
+        def signal_groups(signum):
+            for process in processes:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signum)
+
+        def wait_all(seconds):
+            deadline = time.monotonic() + seconds
+            for process in processes:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
+
         def stop(*_, status=0):
+            # What Ctrl-C sends, to every group: the cluster stops its workers after the
+            # task in hand (they ignore SIGINT and wait for it).
+            signal_groups(signal.SIGINT)
+            wait_all(3)
+            # A child that ignores SIGINT (started from a shell without job control).
             for process in processes:
                 if process.poll() is None:
-                    process.send_signal(signal.SIGINT)
-            deadline = time.monotonic() + 15
-            for process in processes:
-                try:
-                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    process.kill()
+                    process.terminate()
+            wait_all(7)
+            signal_groups(signal.SIGKILL)  # whatever is left, the cluster's workers included
             raise SystemExit(status)
 
         signal.signal(signal.SIGTERM, stop)
@@ -112,4 +129,5 @@ class Command(BaseCommand):
         self.stderr.write(
             f"{' '.join(ended.args[1:3])} stopped (exit {ended.returncode}); stopping the others."
         )
-        stop(status=1)
+        # Ctrl-C may reach a child first (it exits 0, or by SIGINT): that is a stop, not a failure.
+        stop(status=0 if ended.returncode in (0, -signal.SIGINT, 128 + signal.SIGINT) else 1)

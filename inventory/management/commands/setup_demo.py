@@ -19,9 +19,11 @@ from inventory.models import InventoryItem, Store
 DEMO_FILE = Path(__file__).resolve().parents[2] / "demo" / "demo_stock.csv"
 # Local fake services the demo store is connected to; `run_local` starts them.
 DEMO_FAKES = {"shipbob": 8701, "shopify": 8702}
+# The warehouse's pulls set every count it holds (its counts win).  The two SKUs the
+# README's examples change are skip_pull, so an edit to them stays and shows why.
 DEMO_METADATA = {
-    "STO-01SA": {"adjustment_percent": "50"},
-    "LIN-02SA": {"min": "3", "max": "15"},
+    "STO-01SA": {"adjustment_percent": "50", "skip_pull": "1"},
+    "LIN-02SA": {"min": "3", "max": "15", "skip_pull": "1"},
     "BEE-03SA": {"max": "25", "max@demo-shopify": "10"},
     "WAL-04SA": {"skip_push": "1"},
 }

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand
 
 from inventory import selectors
 
-from ._readout import cart_for, get_store
+from ._readout import cart_for, get_store, json_refusals
 
 
 class Command(BaseCommand):
@@ -17,6 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--integration", help="Explain for this integration's cart (its slug).")
         parser.add_argument("--json", action="store_true")
 
+    @json_refusals
     def handle(self, *args, **opts):
         store = get_store(opts["store"])
         cart, label = cart_for(store, opts.get("integration"))
