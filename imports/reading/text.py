@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -264,21 +265,19 @@ class ByteSource:
         if skip:
             handle.read(skip)
         with io.TextIOWrapper(handle, encoding=encoding, errors=errors, newline="") as text:
-            lines = _without_bom(text)
-            try:
-                yield lines
-            finally:
-                lines.close()
+            yield _without_bom(text)
 
 
 def _without_bom(lines: Iterable[str]) -> Iterator[str]:
-    """A byte-order mark never stays in the text, whatever codec was named."""
+    """A byte-order mark never stays in the text, whatever codec was named.
+
+    Only the first line is looked at; the rest pass through ``chain`` untouched
+    (no Python step per line of a 100,000-line file)."""
     lines = iter(lines)
     first = next(lines, None)
     if first is None:
-        return
-    yield first.removeprefix("\ufeff")
-    yield from lines
+        return iter(())
+    return itertools.chain((first.removeprefix("\ufeff"),), lines)
 
 
 class Decoding(NamedTuple):
