@@ -30,7 +30,8 @@ import time
 import uuid
 from collections.abc import Iterable
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -647,14 +648,14 @@ def planned_lines(integration: Integration, *, everything: bool = False):
     again — on every push, forever.  ``everything`` sends every told item.
     """
     rows, told = selectors.told_for_store(integration.store, cart_for(integration))
-    states = {
-        item_id: (remote_id, last_confirmed, needs_reconcile, last_error, refused_quantity)
-        for item_id, remote_id, last_confirmed, needs_reconcile, last_error, refused_quantity in (
-            PushState.objects.filter(integration=integration).values_list(
-                "item_id", "remote_id", "last_confirmed", "needs_reconcile", "last_error", "refused_quantity"
-            )
+    # A plain query: a store's push states are read whole on every push.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT item_id, remote_id, last_confirmed, needs_reconcile, last_error, refused_quantity "
+            f"FROM {PushState._meta.db_table} WHERE integration_id = %s",
+            [integration.pk],
         )
-    }
+        states = {row[0]: row[1:] for row in cursor.fetchall()}
     lines, not_sent, by_sku = [], [], {}
     for item_id, code, _stock in rows:
         result = told[item_id]
@@ -778,18 +779,18 @@ def _with_remote_ids(adapter, integration, lines, by_sku, run):
             transient = isinstance(remote, (TransientError, AuthError))
             failures.append(_failed_state(integration, item_id, reason, now, line.quantity, transient))
             continue
-        mapped.append(PushState(integration=integration, item_id=item_id, remote_id=str(remote), last_error=""))
+        mapped.append(StateRow(integration.pk, item_id, remote_id=str(remote)))
         ready.append(PushLine(line.sku, line.quantity, str(remote), line.last_confirmed))
     _upsert_states(mapped, ["remote_id", "last_error", "error_at", "refused_quantity"])
     _record_failures(failures, ["remote_id"])
     return ready
 
 
-def _failed_state(integration, item_id, error, at, quantity, transient, remote_id="") -> PushState:
+def _failed_state(integration, item_id, error, at, quantity, transient, remote_id="") -> StateRow:
     """The push state of an item that failed: a refusal records the quantity refused."""
-    return PushState(
-        integration=integration,
-        item_id=item_id,
+    return StateRow(
+        integration.pk,
+        item_id,
         remote_id=remote_id,
         last_error=error,
         error_at=at,
@@ -797,7 +798,7 @@ def _failed_state(integration, item_id, error, at, quantity, transient, remote_i
     )
 
 
-def _record_failures(states: list[PushState], also: list[str]) -> None:
+def _record_failures(states: list[StateRow], also: list[str]) -> None:
     """Record failed items: the error and the refused quantity (None after a transient failure).
 
     A refusal also consumes the item's reconcile mark: the mark asked for the
@@ -842,9 +843,9 @@ def _record_results(integration, results, by_sku, sent, run):
         if result.ok:
             run.counts["confirmed"] += 1
             states.append(
-                PushState(
-                    integration=integration,
-                    item_id=item_id,
+                StateRow(
+                    integration.pk,
+                    item_id,
                     remote_id=result.remote_id or "",
                     last_confirmed=result.confirmed if result.confirmed is not None else sent[result.sku],
                     confirmed_at=now,
@@ -890,9 +891,7 @@ def _record_not_sent(integration, not_sent, run):
         elif told.error:
             _item_error(run, code, told.error)
             if state is None or state[3] != told.error:
-                states.append(
-                    PushState(integration=integration, item_id=item_id, last_error=told.error, error_at=now)
-                )
+                states.append(StateRow(integration.pk, item_id, last_error=told.error, error_at=now))
     _upsert_states(states, ["last_error", "error_at", "refused_quantity"])
 
 
@@ -901,7 +900,23 @@ PUSH_STATE_COLUMNS = (
 )
 
 
-def _upsert_states(states: list[PushState], fields: list[str]) -> None:
+class StateRow(NamedTuple):
+    """A push state to write with :func:`_upsert_states`: the model's columns and defaults,
+    without a model instance (a push records thousands, and building instances cost more
+    than writing them)."""
+
+    integration_id: int
+    item_id: int
+    remote_id: str = ""
+    last_confirmed: int | None = None
+    confirmed_at: datetime | None = None
+    last_error: str = ""
+    error_at: datetime | None = None
+    needs_reconcile: bool = False
+    refused_quantity: int | None = None
+
+
+def _upsert_states(states: list[StateRow], fields: list[str]) -> None:
     """Insert these push states, or set ``fields`` on those that exist: one
     ``INSERT … ON CONFLICT DO UPDATE`` per chunk, in one transaction.
 

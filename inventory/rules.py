@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal, Inexact, localcontext
+from functools import lru_cache
 from types import MappingProxyType
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -529,6 +530,17 @@ def _replaced_base(
     return base
 
 
+@lru_cache(maxsize=8192)
+def _told_plain(stock: int) -> Told:
+    """An item with no metadata: its stock (0 when below zero), with the same steps as
+    the full path.  Most items of a store are such items and share a few counts, so a
+    whole-store push builds each answer (immutable) once, not once per item."""
+    first = Step("stock", None, stock, f"Stock is {stock}.")
+    if stock >= 0:
+        return Told(stock, (first,))
+    return Told(0, (first, Step("negative", stock, 0, f"Stock {stock} is below zero, which counts as 0.")))
+
+
 def told_quantity(
     stock: int,
     metadata: Mapping[str, str],
@@ -543,12 +555,7 @@ def told_quantity(
     a step saying so, rather than stopping every push of the store.
     """
     if not metadata:
-        # Most items carry no metadata: their stock (0 when below zero) is the answer.
-        # A shortcut with the same steps as the full path, for whole-store pushes.
-        first = Step("stock", None, stock, f"Stock is {stock}.")
-        if stock >= 0:
-            return Told(stock, (first,))
-        return Told(0, (first, Step("negative", stock, 0, f"Stock {stock} is below zero, which counts as 0.")))
+        return _told_plain(stock)
     rules = _effective(metadata, cart.slug)
     slug = _norm_slug(cart.slug)
     steps: list[Step] = []

@@ -60,7 +60,7 @@ def test_rules_module_imports_only_the_standard_library():
             imported.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             imported.add((node.module or "").split(".")[0])
-    assert imported <= {"re", "collections", "dataclasses", "decimal", "types"}
+    assert imported <= {"re", "collections", "dataclasses", "decimal", "functools", "types"}
 
 
 # --------------------------------------------------------------------------
