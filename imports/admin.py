@@ -31,7 +31,7 @@ from inventory.admin import (
 
 from . import services
 from .forms import MODE_HELP, ColumnMappingForm, UploadForm
-from .models import ColumnMapping, ImportJob
+from .models import ColumnMapping, ImportJob, ImportLine
 from .reading import (
     DETAIL_ALIASES,
     HEADER_SEARCH_ROWS,
@@ -370,6 +370,10 @@ class ImportJobAdmin(StoreScopedAdmin):
             "preview": preview_rows(job),
             "preview_total": len(job.preview),
             "preview_limit": PREVIEW_SHOWN,
+            # Lines that write names, prices or metadata but no count: not in the count preview.
+            "detail_lines": ImportLine.objects.filter(
+                job_id=job.pk, analysis=job.analysis, changes_stock=False
+            ).count() if job.analysis else 0,
             # Not "errors": the admin's change form reads that name as form errors
             # and would say "Please correct the errors below".
             "row_errors": job.errors[:ISSUES_SHOWN],

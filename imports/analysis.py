@@ -365,6 +365,10 @@ def clean_details(details: dict, row: int, headers: dict | None = None) -> tuple
     return cleaned, problems
 
 
+# A bad metadata cell costs the row its metadata, not its count (design §6: nothing is lost).
+METADATA_LEFT_OUT = "This row's metadata is left out; the rest of the row applies."
+
+
 def clean_metadata(
     store: Store, sku: str, metadata: dict, row: int, headers: dict | None = None
 ) -> tuple[dict, list[dict]]:
@@ -392,7 +396,9 @@ def _metadata_cell_problems(store, sku, metadata: dict, row, headers: dict, prob
     """
 
     def cell(key: str, message: str) -> dict:
-        return issue(row, headers.get(key, f"metadata:{key}"), metadata.get(key), f"{sku}: {message}")
+        return issue(
+            row, headers.get(key, f"metadata:{key}"), metadata.get(key), f"{sku}: {message} {METADATA_LEFT_OUT}"
+        )
 
     placed, passing = [], {}
     for key, value in metadata.items():
@@ -406,5 +412,5 @@ def _metadata_cell_problems(store, sku, metadata: dict, row, headers: dict, prob
     # Not expected: the whole row failed where its parts did not. Still reported, on all its
     # metadata columns, rather than lost.
     columns = ", ".join(headers.get(key, f"metadata:{key}") for key in metadata)
-    return [issue(row, columns, None, f"{sku}: {problem}") for problem in problems]
+    return [issue(row, columns, None, f"{sku}: {problem} {METADATA_LEFT_OUT}") for problem in problems]
 

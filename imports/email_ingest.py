@@ -134,8 +134,16 @@ def token_of(address: str) -> str | None:
 
 
 def sources_for(message: Message, recipients=()) -> list[EmailSource]:
-    """The stores whose address is among the recipients, envelope first."""
-    candidates = [address.lower() for address in recipients] + addresses(message, *RECIPIENT_HEADERS)
+    """The stores whose address is among the recipients.
+
+    Envelope recipients, when the mail server gives them, are the whole answer:
+    this copy was delivered for them (a message to two stores arrives once per
+    store, and the To: header of one copy must not import it into the other).
+    Otherwise the headers say (To, Cc, Delivered-To, …)."""
+    if recipients:
+        candidates = [address.lower() for address in recipients]
+    else:
+        candidates = addresses(message, *RECIPIENT_HEADERS)
     tokens = []
     for address in candidates:
         token = token_of(address)
@@ -349,6 +357,7 @@ def _deliver(source: EmailSource, context: _Context) -> Delivery:
         if not created and record.outcome == ProcessedMessage.IMPORTED:
             logger.info("message %s for %s seen again: already imported", context.message_id, store.slug)
             return Delivery(store.name, DUPLICATE, "Imported before.", list(record.jobs.all()), record)
+        told_before = "" if created else record.detail
         record.via = context.via
         record.mailbox = context.mailbox
         record.sender = context.sender[:255]
@@ -393,7 +402,10 @@ def _deliver(source: EmailSource, context: _Context) -> Delivery:
             len(jobs),
             len(refused),
         )
-        if tell_sender and source.reply_to_sender and context.sender and not is_automatic(context.message):
+        # The same refusal of the same message is answered once: a server delivering it
+        # again (or a loop with another robot) must not get a reply each time.
+        news = record.detail != told_before
+        if news and tell_sender and source.reply_to_sender and context.sender and not is_automatic(context.message):
             transaction.on_commit(partial(_send_reply, source.store.name, context, reason, jobs, refused))
     return Delivery(store.name, record.outcome, reason, jobs, record)
 

@@ -167,6 +167,13 @@ def _refuse(job: ImportJob, exc: FileRefused) -> ImportJob:
     return job
 
 
+def _fail(job: ImportJob, message: str) -> None:
+    ImportJob.objects.filter(pk=job.pk).exclude(status=ImportJob.APPLIED).update(
+        status=ImportJob.FAILED, message=message, finished_at=timezone.now()
+    )
+    job.refresh_from_db()
+
+
 def _record_plan(job: ImportJob, plan: Plan) -> None:
     """Show the plan on the job; its lines replace the last analysis' once the job is saved."""
     job.counts = plan.counts()
@@ -219,6 +226,13 @@ def apply(job: ImportJob, *, user=None) -> ImportJob:
         analyse(job, progress=_progress_updater(job), then=write)
     except FileRefused as exc:
         return _refuse(job, exc)
+    except Exception:
+        # Everything the apply wrote was rolled back with its transaction; the job must
+        # not stay "applying" (Undo and a second Apply would wait on it for ever).
+        logger.exception("import %s failed while applying", job.pk)
+        _fail(job, "Applying this file failed unexpectedly, so nothing was changed. The error is in the "
+                   "hub's log; try again, or send the file to support.")
+        raise
     job = applied[0]
     logger.info("import %s applied to %s: %s", job.pk, job.store.slug, job.counts)
     return job
@@ -274,7 +288,7 @@ def _write(job: ImportJob, plan: Plan, user) -> list[int]:
         update_source=f"import:{job.origin}",
     )
     for lines in staging.line_writes(job.pk, plan.analysis, created=False, size=WRITE_CHUNK, with_writes=True):
-        _write_details(lines)
+        plan.errors.extend(_write_details(lines))
     return sorted(created_ids)
 
 
@@ -287,7 +301,7 @@ def _writes(value) -> dict:
 
 def _create(job: ImportJob, lines: list[tuple], user) -> list[int]:
     rows = []
-    for _item_id, _old, new, _changes_stock, writes, sku in lines:
+    for _item_id, _old, new, _changes_stock, writes, sku, _row in lines:
         writes = _writes(writes)
         rows.append({"code": sku, "stock": new, **writes.get("details", {}), "metadata": writes.get("metadata")})
     created = stock_services.create_items(
@@ -302,20 +316,41 @@ def _create(job: ImportJob, lines: list[tuple], user) -> list[int]:
     return list(created.values())
 
 
-def _write_details(lines: list[tuple]) -> None:
-    """One chunk of lines for existing items that carry details or metadata."""
+def _write_details(lines: list[tuple]) -> list[dict]:
+    """One chunk of lines for existing items that carry details or metadata; returns row errors.
+
+    Each metadata value was checked against the store as it was; rows of one file
+    can still conflict with each other (A replaced by B while B is given a
+    ``code_replace`` of its own).  Such an item's metadata is left out and its
+    row reported, like any other bad cell, instead of failing the whole file.
+    """
     details, metadata = {}, {}
-    for item_id, _old, _new, _changes_stock, writes, _sku in lines:
+    for item_id, _old, _new, _changes_stock, writes, sku, row in lines:
         writes = _writes(writes)
         if writes.get("details"):
             details[item_id] = writes["details"]
         if writes.get("metadata"):
-            metadata[item_id] = writes["metadata"]
+            metadata[item_id] = (writes["metadata"], sku, row)
     if details:
         stock_services.update_details(details)
-    for item_id, values in metadata.items():
+    errors = []
+    for item_id, (values, sku, row) in metadata.items():
         item = InventoryItem.objects.get(pk=item_id)
-        stock_services.set_metadata(item, values)
+        try:
+            with transaction.atomic():
+                stock_services.set_metadata(item, values)
+        except ValidationError as exc:
+            if hasattr(exc, "error_dict"):
+                keyed = exc.message_dict
+            else:  # one key written: the problem is that key's cell
+                keyed = {next(iter(values)) if len(values) == 1 else "": exc.messages}
+            for key, messages in keyed.items():
+                column = f"metadata:{key}" if key in values else "metadata"
+                value = values.get(key, sku)
+                errors.extend(
+                    issue(row, column, value, f"{sku}: {message} Its metadata was left out.") for message in messages
+                )
+    return errors
 
 
 def run(job: ImportJob, *, user=None) -> ImportJob:

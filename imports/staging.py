@@ -279,7 +279,7 @@ def stock_targets(job_id: int, analysis: int, *, adding: bool) -> tuple[str, lis
 def line_writes(
     job_id: int, analysis: int, *, created: bool, size: int, with_writes: bool = False
 ) -> Iterator[list[tuple]]:
-    """Chunks of ``(item_id, old, new, changes_stock, writes JSON, sku)`` of an analysis'
+    """Chunks of ``(item_id, old, new, changes_stock, writes JSON, sku, row)`` of an analysis'
     lines for existing items (``with_writes``: only those with details or metadata to
     write), or for the items to create.
 
@@ -301,4 +301,4 @@ def line_writes(
             if not rows:
                 return
             after = rows[-1][6]
-            yield [row[:6] for row in rows]
+            yield rows

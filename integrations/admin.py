@@ -412,6 +412,10 @@ class IntegrationAdmin(StoreScopedAdmin):
             self.message_user(request, "Sync queued; its run appears below when it finishes.")
             return self._back(integration)
         runs = services.sync(integration, trigger="manual")
+        return self._report_runs(request, integration, runs)
+
+    def _report_runs(self, request, integration, runs):
+        """One message per run, at its level; none means another run held the integration."""
         if not runs:
             self.message_user(request, "Another run of this integration is in progress.", messages.WARNING)
         for run in runs:
@@ -432,12 +436,7 @@ class IntegrationAdmin(StoreScopedAdmin):
             self.message_user(request, "Syncing is off for this cart or paused for its store.", messages.WARNING)
             return self._back(integration)
         runs = services.sync(integration, trigger="manual", reconcile_due=True, with_orders=False)
-        if not runs:
-            self.message_user(request, "Another run of this integration is in progress.", messages.WARNING)
-        for run in runs:
-            level = {SyncRun.OK: messages.SUCCESS, SyncRun.PARTIAL: messages.WARNING}.get(run.status, messages.ERROR)
-            self.message_user(request, run_result_text(run), level)
-        return self._back(integration)
+        return self._report_runs(request, integration, runs)
 
     def confirm_view(self, request, pk):
         integration = get_object_or_404(self.get_queryset(request), pk=pk)
@@ -448,8 +447,13 @@ class IntegrationAdmin(StoreScopedAdmin):
 
     def products_view(self, request, pk):
         integration = get_object_or_404(self.get_queryset(request), pk=pk)
+        if not self.has_change_permission(request, integration):
+            # Importing products creates items: for those who may change the store.
+            self.message_user(request, "You can view this integration but not import its products.",
+                              messages.WARNING)
+            return self._back(integration)
         warning = services.product_import_warning(integration)
-        if request.method == "POST" and self.has_change_permission(request, integration):
+        if request.method == "POST":
             with_stock = request.POST.get("with_stock") == "1"
             try:
                 run = services.import_products(

@@ -646,6 +646,8 @@ def planned_lines(integration: Integration, *, everything: bool = False):
     *held back* (:func:`is_held_back`): the cart refused this very quantity
     and nothing has changed since, so sending it again would only be refused
     again — on every push, forever.  ``everything`` sends every told item.
+    An error left on an item the cart already holds right (the cause fixed
+    since) is cleared here, since no push will send that item again.
     """
     rows, told = selectors.told_for_store(integration.store, cart_for(integration))
     # A plain query: a store's push states are read whole on every push.
@@ -657,6 +659,7 @@ def planned_lines(integration: Integration, *, everything: bool = False):
         )
         states = {row[0]: row[1:] for row in cursor.fetchall()}
     lines, not_sent, by_sku = [], [], {}
+    settled_with_error = []
     for item_id, code, _stock in rows:
         result = told[item_id]
         state = states.get(item_id)
@@ -671,6 +674,10 @@ def planned_lines(integration: Integration, *, everything: bool = False):
             and last_confirmed == result.quantity
             and not state[2]
         ):
+            if state[3] and state[4] is None:
+                # The cart holds the right count and the item is fine now (its part renamed
+                # back, say): an error left from an earlier run is no longer true.
+                settled_with_error.append(item_id)
             continue
         if not everything and is_held_back(result.quantity, state):
             not_sent.append((item_id, code, result, state))
@@ -681,6 +688,10 @@ def planned_lines(integration: Integration, *, everything: bool = False):
             )
         )
         by_sku[code] = item_id
+    for start in range(0, len(settled_with_error), 10_000):
+        PushState.objects.filter(
+            integration=integration, item_id__in=settled_with_error[start : start + 10_000]
+        ).update(last_error="", error_at=None)
     return lines, not_sent, by_sku
 
 

@@ -253,7 +253,8 @@ def failed_item_counts(store_ids) -> dict[int, int]:
     if PushState is None:
         return {}
     rows = (
-        PushState.objects.filter(integration__store_id__in=list(store_ids))
+        # Archived items are no longer pushed: an error left on them is history.
+        PushState.objects.filter(integration__store_id__in=list(store_ids), item__archived_at__isnull=True)
         .exclude(last_error="")
         .values("integration__store_id")
         .annotate(n=Count("pk"))
@@ -268,7 +269,7 @@ def failed_items(store: Store, limit: int = FAILED_ITEMS_SHOWN) -> list[FailedIt
     if PushState is None:
         return []
     rows = (
-        PushState.objects.filter(integration__store=store)
+        PushState.objects.filter(integration__store=store, item__archived_at__isnull=True)
         .exclude(last_error="")
         .order_by(F("error_at").desc(nulls_last=True), "-id")
         .values_list("item_id", "item__code", "integration_id", "integration__name", "last_error", "error_at")

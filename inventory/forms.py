@@ -15,7 +15,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
-from . import rules, services
+from . import rules, selectors, services
 from .models import InventoryItem, Store
 
 # Far beyond any real count, well inside the database's integer column.
@@ -100,6 +100,14 @@ class InventoryItemForm(forms.ModelForm):
             )
             if clash:
                 self.add_error("code", f"{store} already has an item with the SKU {code}.")
+        old_code = self.instance.code if self.instance.pk else None
+        if old_code and code and code != old_code and store is not None:
+            users = selectors.replacing_items(store, old_code)
+            if users:  # the same rule as the API's
+                self.add_error("code", (
+                    f"{', '.join(users)} take{'s' if len(users) == 1 else ''} {old_code}'s count "
+                    f"(code_replace); change {'it' if len(users) == 1 else 'them'} first."
+                ))
         return cleaned
 
     @property

@@ -6,6 +6,7 @@ of 100,000 items or a stock report costs the same few round trips as one item.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
@@ -110,6 +111,15 @@ def stock_holders(store: Store, codes: Iterable[str]) -> dict[str, InventoryItem
     return result
 
 
+def replacing_items(store: Store, code: str) -> list[str]:
+    """SKUs of active items whose ``code_replace`` names ``code`` (renaming or deleting
+    ``code`` would silently cost them their count)."""
+    rows = ItemMetadata.objects.filter(
+        item__store=store, item__archived_at__isnull=True, key="code_replace"
+    ).values_list("item__code", "value")
+    return sorted(other for other, value in rows if code in rules.parse_code_replace(value))
+
+
 def replacing_codes(store: Store, codes: Iterable[str]) -> set[str]:
     """Which of ``codes`` carry ``code_replace`` in ``store`` (a chain if named)."""
     found: set[str] = set()
@@ -128,8 +138,10 @@ def told_quantities(store: Store, items: Sequence[InventoryItem], cart: rules.Ca
     codes = [item.code for item in items]
     component_codes = _component_codes(metadata)
     stocks = stock_by_code(store, [*codes, *component_codes])
+    from_source = set(stock_by_code(store.inventory_source, codes)) if store.inventory_source_id else set()
     return _tell(
-        [(item.pk, item.code, item.stock) for item in items], metadata, stocks, store, cart, component_codes
+        [(item.pk, item.code, item.stock) for item in items], metadata, stocks, store, cart, component_codes,
+        from_source,
     )
 
 
@@ -159,9 +171,12 @@ def told_for_store(
             metadata[item_id][key] = value
     stocks = {code: stock for _item_id, code, stock in rows}
     component_codes = _component_codes(metadata)
+    from_source: set[str] = set()
     if store.inventory_source_id:
-        stocks.update(stock_by_code(store.inventory_source, [*stocks, *component_codes]))
-    return rows, _tell(rows, metadata, stocks, store, cart, component_codes)
+        held = stock_by_code(store.inventory_source, [*stocks, *component_codes])
+        from_source = {code for _item_id, code, _stock in rows if code in held}
+        stocks.update(held)
+    return rows, _tell(rows, metadata, stocks, store, cart, component_codes, from_source)
 
 
 def _component_codes(metadata: dict[int, dict[str, str]]) -> set[str]:
@@ -176,7 +191,7 @@ def _component_codes(metadata: dict[int, dict[str, str]]) -> set[str]:
     return codes
 
 
-def _tell(rows, metadata, stocks, store, cart, component_codes) -> dict[int, rules.Told]:
+def _tell(rows, metadata, stocks, store, cart, component_codes, from_source=frozenset()) -> dict[int, rules.Told]:
     chained = replacing_codes(store, component_codes) if component_codes else set()
     told = {}
     no_metadata: dict = {}
@@ -195,7 +210,25 @@ def _tell(rows, metadata, stocks, store, cart, component_codes) -> dict[int, rul
                     if component in stocks
                     else None
                 )
-        told[item_id] = rules.told_quantity(stocks.get(code, stock), item_metadata, cart, components)
+        result = rules.told_quantity(stocks.get(code, stock), item_metadata, cart, components)
+        if code in from_source:
+            result = _held_by_source(result, store, stock)
+        told[item_id] = result
+    return told
+
+
+def _held_by_source(told: rules.Told, store: Store, own_stock: int) -> rules.Told:
+    """Say where the stock step's count comes from when the store's inventory source holds
+    the SKU (design §7): the item's own count is not what carts are told."""
+    steps = list(told.steps)
+    for index, step in enumerate(steps):
+        if step.rule == "stock":
+            steps[index] = dataclasses.replace(
+                step,
+                note=f"{step.note} It is held by this store's inventory source, {store.inventory_source.name}; "
+                f"{store.name}'s own count ({own_stock}) is not used.",
+            )
+            return dataclasses.replace(told, steps=tuple(steps))
     return told
 
 

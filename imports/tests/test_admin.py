@@ -156,6 +156,14 @@ def test_row_errors_and_warnings_are_tabled(admin_client, store, make_items):
     assert "Nothing would change" in page
 
 
+def test_a_preview_that_changes_only_metadata_says_so(admin_client, store, make_items):
+    make_items(store, {"A-1": 8})
+    upload(admin_client, store, "sku,quantity,metadata:skip_push\nA-1,8,1\n")
+    page = text_of(admin_client.get(job_url(ImportJob.objects.get())).content.decode())
+    assert "No count would change" in page and "Nothing would change" not in page
+    assert "1 SKU would get new details or metadata" in page and "Undo restores counts only" in page
+
+
 def test_reading_options_are_passed_on(admin_client, store, make_items):
     make_items(store, {"A-1": 8})
     upload(admin_client, store, "Artikel;Lager Nord;Lager Süd\nA-1;2;3\n", sku_column="Artikel",

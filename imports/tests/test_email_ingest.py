@@ -316,6 +316,8 @@ def test_inline_only_message_is_refused_and_answered(store, make_items, source, 
     assert "No spreadsheet attached" in reply.body and "logo" not in reply.body
     assert reply.extra_headers["In-Reply-To"] == "<inline-only-1@supplier.example>"
     assert reply.extra_headers["References"] == "<older-1@hub.example> <inline-only-1@supplier.example>"
+    take(raw)  # delivered again: the same refusal is not answered twice
+    assert len(mailoutbox) == 1
 
 
 # --- built messages ------------------------------------------------------------------------
@@ -500,7 +502,16 @@ def test_one_message_to_two_stores_imports_into_each_once(store, make_items, sou
     # The mail server delivers a copy per address: the second copy changes nothing.
     again = take(raw, recipients=[other_source.address])
     assert {d.outcome for d in again.deliveries} == {email_ingest.DUPLICATE}
+    assert [d.store_name for d in again.deliveries] == ["Outlet"]  # the copy's envelope, not its To:
     assert ImportJob.objects.count() == 2
+
+
+def test_the_envelope_recipient_wins_over_the_headers(store, make_items, source, take):
+    make_items(store, {"A-1": 0})
+    raw = build(source.address, [csv("sku,qty\nA-1,5\n")])
+    wrong = source.address.replace(source.token, "0" * 24)
+    result = take(raw, recipients=[wrong])
+    assert [d.store_name for d in result.deliveries] == [None] and stocks(store) == {"A-1": 0}
 
 
 def test_disabled_address_refuses(store, source, take):

@@ -10,7 +10,7 @@ from django.db.models import Sum
 from imports import services
 from imports.models import ImportJob
 from inventory import services as stock_services
-from inventory.models import InventoryItem, StockLedgerEntry
+from inventory.models import InventoryItem, ItemMetadata, StockLedgerEntry
 
 
 def job_for(store, text, name="stock.csv", **kwargs):
@@ -157,6 +157,38 @@ def test_a_negative_price_or_weight_is_reported_and_left_out(store, make_items):
     assert error["message"] == "Your Price cannot be negative; '-4.50' was left out."
     item = InventoryItem.objects.get(code="A-1")
     assert (item.stock, item.price, str(item.weight)) == (5, None, "2.0000")
+
+
+def test_rows_whose_code_replace_conflict_with_each_other_are_reported_not_fatal(store, make_items):
+    """Each cell is valid against the store as it is; together they would make a chain."""
+    make_items(store, {"A": 1, "B": 1})
+    job = services.run(job_for(store, "sku,qty,metadata:code_replace\nA,4,B\nB,5,A\n"))
+    assert job.status == ImportJob.APPLIED, job.message
+    assert job.errors  # the chain, said from both ends
+    for error in job.errors:
+        assert (error["row"], error["column"], error["value"]) == (3, "metadata:code_replace", "A")
+        assert "chains are not allowed" in error["message"]
+        assert error["message"].endswith("Its metadata was left out.")
+    stocks = dict(InventoryItem.objects.values_list("code", "stock"))
+    assert stocks == {"A": 4, "B": 5}
+    meta = dict(ItemMetadata.objects.values_list("item__code", "value"))
+    assert meta == {"A": "B"}
+    call_command("check_ledger", store=store.slug, stdout=io.StringIO())
+
+
+def test_an_apply_that_fails_leaves_the_job_failed_not_applying(store, make_items, monkeypatch):
+    make_items(store, {"A": 1})
+    job = services.preview(job_for(store, "sku,qty\nA,4\n"))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(services.stock_services, "write_stock_from_query", broken)
+    with pytest.raises(RuntimeError):
+        services.apply(job)
+    job.refresh_from_db()
+    assert job.status == ImportJob.FAILED and "nothing was changed" in job.message
+    assert InventoryItem.objects.get(code="A").stock == 1
 
 
 def test_invalid_metadata_cell_is_reported_with_row_and_value(store, make_items):

@@ -191,6 +191,20 @@ class TransientError(AdapterError):
 T = TypeVar("T")
 
 
+def webhook_quantity(value: Any, service: str) -> int | None:
+    """A count from a webhook body (signed, so from the service, but still input): None
+    stays None, a whole number (or its text) is read, anything else is refused with
+    a PermanentError, which the webhook view answers with 400."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError
+        return int(value)
+    except (TypeError, ValueError):
+        raise PermanentError(f"{service} webhook: the count {str(value)[:30]!r} is not a whole number") from None
+
+
 def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
     """Yield lists of at most ``size`` items, keeping order."""
     if size < 1:

@@ -66,6 +66,7 @@ from .base import (
     chunked,
     header,
     walk_modified,
+    webhook_quantity,
 )
 
 MAX_BATCH = 2000
@@ -464,9 +465,11 @@ class BigCommerceAdapter(Adapter):
             payload = json.loads(body)
         except ValueError:
             raise PermanentError("BigCommerce webhook: the body is not JSON") from None
+        if not isinstance(payload, dict):
+            raise PermanentError("BigCommerce webhook: the body is not a JSON object")
         scope = str(payload.get("scope") or "")
-        data = payload.get("data") or {}
-        inventory = data.get("inventory") or {}
+        data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+        inventory = data.get("inventory") if isinstance(data.get("inventory"), dict) else {}
         if scope.endswith("/inventory/updated") or scope.endswith("/inventory/order/updated"):
             value = inventory.get("value")
             if data.get("type") == "sku" or inventory.get("variant_id"):
@@ -474,7 +477,7 @@ class BigCommerceAdapter(Adapter):
             else:
                 remote = f"product:{inventory.get('product_id') or data.get('id')}"
             method = inventory.get("method")
-            quantity = int(value) if value is not None and method in (None, "absolute") else None
+            quantity = webhook_quantity(value, "BigCommerce") if method in (None, "absolute") else None
             return [WebhookChange(sku=None, remote_id=remote, quantity=quantity)]
         return []
 

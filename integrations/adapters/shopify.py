@@ -60,6 +60,7 @@ from .base import (
     WebhookChange,
     chunked,
     header,
+    webhook_quantity,
 )
 
 DEFAULT_API_VERSION = "2026-04"
@@ -697,6 +698,6 @@ class ShopifyAdapter(Adapter):
             WebhookChange(
                 sku=None,
                 remote_id=item_gid(data["inventory_item_id"]),
-                quantity=int(available) if available is not None else None,
+                quantity=webhook_quantity(available, "Shopify"),
             )
         ]

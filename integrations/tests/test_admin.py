@@ -161,6 +161,9 @@ def test_a_viewer_cannot_test_the_connection_or_sync(member_client, store, make_
     )
     assert shopify.requests() == [] and SyncRun.objects.count() == 0
     assert shopify.level("A-1") == 0
+    products = reverse("admin:integrations_integration_products", args=[cart.pk])
+    page = viewer.get(products, follow=True).content.decode()
+    assert "not import its products" in page and "Import products</button>" not in page
 
 
 def test_an_editor_tests_the_connection(member_client, store, cart, shopify):

@@ -286,6 +286,36 @@ def test_webhook_view_verifies_signature(client_django, store, make_items, cart,
     assert client_django.post(url, body, content_type="application/json", **extra).status_code == 401
 
 
+def test_a_signed_webhook_with_a_malformed_count_is_400_not_a_server_error(client_django, cart):
+    import base64
+    import hashlib
+    import hmac
+
+    body = b'{"inventory_item_id": "abc", "available": "x"}'
+    signature = base64.b64encode(hmac.new(b"whsec-test", body, hashlib.sha256).digest()).decode()
+    response = client_django.post(
+        f"/integrations/webhooks/{cart.pk}/", body, content_type="application/json",
+        HTTP_X_SHOPIFY_HMAC_SHA256=signature, HTTP_X_SHOPIFY_TOPIC="inventory_levels/update",
+    )
+    assert response.status_code == 400
+    assert response.content.decode() == "Shopify webhook: the count 'x' is not a whole number"
+
+
+@pytest.mark.parametrize("value, expected", [(None, None), (3, 3), ("7", 7), (2.0, 2)])
+def test_webhook_quantities_read_whole_numbers(value, expected):
+    from integrations.adapters.base import webhook_quantity
+
+    assert webhook_quantity(value, "X") == expected
+
+
+@pytest.mark.parametrize("value", ["x", 2.5, True, [], ""])
+def test_webhook_quantities_refuse_anything_else(value):
+    from integrations.adapters.base import AdapterError, webhook_quantity
+
+    with pytest.raises(AdapterError, match="is not a whole number"):
+        webhook_quantity(value, "X")
+
+
 @pytest.fixture
 def client_django(client):
     from django.test import Client
@@ -433,3 +463,22 @@ def test_an_integration_without_an_address_is_refused_when_saved_and_says_what_t
     assert integration.service_address() == "https://acme.myshopify.com"
     integration.credentials = {"access_token": SHOPIFY_TOKEN}
     assert services.build_adapter(integration).base_url == "https://acme.myshopify.com"
+
+
+def test_an_error_fixed_without_a_change_of_count_is_cleared(store, make_items, cart, shopify):
+    """A bundle whose part was renamed away shows an error; renamed back, the cart already
+    holds the right count, so nothing is sent, and the old error must not stay."""
+    items = make_items(store, {"MUG": 4, "SET": 0})
+    stock_services.set_metadata(items["SET"], {"code_replace": "MUG"})
+    shopify.add_product("MUG", 0)
+    shopify.add_product("SET", 0)
+    services.push(cart)
+    assert states(cart)["SET"].last_confirmed == 4 and states(cart)["SET"].last_error == ""
+    mug = InventoryItem.objects.get(pk=items["MUG"].pk)
+    InventoryItem.objects.filter(pk=mug.pk).update(code="MUG-X")  # the part renamed away
+    services.push(cart)
+    assert "MUG" in states(cart)["SET"].last_error
+    InventoryItem.objects.filter(pk=mug.pk).update(code="MUG")  # and back
+    run = services.push(cart)
+    assert run.counts["planned"] == 0
+    assert states(cart)["SET"].last_error == "" and states(cart)["SET"].error_at is None

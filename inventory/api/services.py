@@ -19,9 +19,10 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from inventory import rules
+from inventory import rules, selectors
 from inventory import services as stock_services
 from inventory.models import InventoryItem, ItemMetadata, StockLedgerEntry, Store
+from inventory.selectors import replacing_items
 
 DETAIL_FIELDS = ("name", "price", "cost", "weight", "location")
 SET, ADD = "set", "add"
@@ -242,14 +243,6 @@ def update_item(
     return item
 
 
-def replacing_items(store: Store, code: str) -> list[str]:
-    """SKUs of active items whose ``code_replace`` names ``code``."""
-    rows = ItemMetadata.objects.filter(
-        item__store=store, item__archived_at__isnull=True, key="code_replace"
-    ).values_list("item__code", "value")
-    return sorted(other for other, value in rows if code in rules.parse_code_replace(value))
-
-
 def archive_item(item: InventoryItem) -> None:
     """Deleting through an API archives, as everywhere: the ledger stays."""
     users = replacing_items(item.store, item.code)
@@ -362,7 +355,8 @@ def apply_stock_batch(
             fail(index, code, "code", f"SKU {code} is not in {store.name}; nothing was changed or created.")
             continue
         if mode == ADD and abs(found[code][1] + quantity) > STOCK_LIMIT:
-            fail(index, code, "quantity", f"Adding {quantity} would take stock past {STOCK_LIMIT}.")
+            limit = STOCK_LIMIT if quantity > 0 else -STOCK_LIMIT
+            fail(index, code, "quantity", f"Adding {quantity} would take stock past {limit}.")
             continue
         valid.append((index, code, quantity))
     result.errors.sort(key=lambda error: error["index"])
@@ -376,8 +370,20 @@ def apply_stock_batch(
     }
     result.applied = True
     replaced = _replaced_by(list(values))
+    held_elsewhere = (
+        set(selectors.stock_by_code(store.inventory_source, [code for _index, code, _qty in valid]))
+        if store.inventory_source_id
+        else set()
+    )
     for index, code, quantity in valid:
         item_id, stock_seen = found[code]
+        if code in held_elsewhere:
+            result.warnings.append({
+                "index": index, "code": code, "field": "quantity",
+                "message": f"{code}'s stock is held by this store's inventory source, "
+                           f"{store.inventory_source.name}: this count was written but carts are told "
+                           f"{store.inventory_source.name}'s. Change it there.",
+            })
         if item_id in replaced:
             result.warnings.append({
                 "index": index, "code": code, "field": "quantity",

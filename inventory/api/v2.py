@@ -388,8 +388,10 @@ class BatchInventoryItemsView(V2View):
         data = read_json(request)
         if isinstance(data, Mapping) and isinstance(data.get("inventory_items"), list):
             data = data["inventory_items"]
-        if not isinstance(data, list) or not data:
+        if not isinstance(data, list):
             raise V2Error(400, "Send a JSON array of inventory items.")
+        if not data:
+            raise V2Error(400, "The array is empty: send at least one inventory item.")
         if len(data) > MAX_BATCH:
             raise V2Error(400, f"At most {MAX_BATCH} inventory items per batch; got {len(data)}.")
         records, problems = self.records(store, data)

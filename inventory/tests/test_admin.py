@@ -1,6 +1,7 @@
 """The inventory admin: store scoping, stock changes through the services,
 metadata validation on the page, the told column and explanation, archive."""
 
+import html
 import re
 
 import pytest
@@ -158,6 +159,26 @@ def test_viewer_cannot_change_stock_and_editor_can(store, make_items, staff_clie
 
 
 # --- stock and metadata --------------------------------------------------------
+
+
+def test_renaming_a_part_a_bundle_takes_from_is_refused_as_in_the_api(admin_client, store, make_items):
+    items = make_items(store, {"MUG": 4, "SET": 0})
+    services.set_metadata(items["SET"], {"code_replace": "MUG,MUG"})
+    form = item_form(items["MUG"])
+    form["code"] = "MUG-X"
+    page = admin_client.post(change_url(items["MUG"]), form)
+    assert page.status_code == 200
+    assert "SET takes MUG's count (code_replace); change it first." in html.unescape(page.content.decode())
+    assert InventoryItem.objects.get(pk=items["MUG"].pk).code == "MUG"
+
+
+def test_setting_a_bundles_own_stock_warns_that_carts_ignore_it(admin_client, store, make_items):
+    items = make_items(store, {"MUG": 4, "SET": 0})
+    services.set_metadata(items["SET"], {"code_replace": "MUG,MUG"})
+    page = admin_client.post(change_url(items["SET"]), item_form(items["SET"], set_stock_to=3), follow=True)
+    assert "SET is sent to carts as MUG,MUG (code_replace): its own count is kept" in html.unescape(
+        page.content.decode()
+    )
 
 
 def test_set_and_adjust_stock_write_ledger_entries(admin_client, admin_user, store, make_items):

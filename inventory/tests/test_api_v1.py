@@ -308,6 +308,16 @@ def test_batch_warns_when_carts_ignore_the_count_written(api, store, make_items)
     }]
 
 
+def test_batch_add_names_the_limit_it_would_cross(api, store, make_items):
+    items = make_items(store, {"LOW": 0, "HIGH": 0})
+    services.set_stock({items["LOW"].pk: -(2**31 - 1), items["HIGH"].pk: 2**31 - 1}, source="admin")
+    body = api.post("/api/v1/stores/main/stock/", {"mode": "add", "on_error": "reject_failed", "items": [
+        {"code": "LOW", "quantity": -5}, {"code": "HIGH", "quantity": 5}]}, format="json").json()
+    assert [e["message"] for e in body["errors"]] == [
+        "Adding -5 would take stock past -2147483647.", "Adding 5 would take stock past 2147483647."
+    ]
+
+
 def test_batch_add_mode(api, store, make_items):
     make_items(store, {"A-1": 3, "A-2": 0})
     response = api.post("/api/v1/stores/main/stock/", {

@@ -337,6 +337,15 @@ def test_batch_put_array_of_id_name_code_price_stock(desk, key, store, make_item
     assert entries.count() == 3
 
 
+def test_an_empty_batch_says_it_is_empty(desk):
+    response = desk.put("batch-inventory-items", [])
+    assert response.status_code == 400
+    assert response.json()["message"] == "The array is empty: send at least one inventory item."
+    assert desk.put("batch-inventory-items", {"name": "x"}).json()["message"] == (
+        "Send a JSON array of inventory items."
+    )
+
+
 def test_batch_is_all_or_nothing_with_errors_by_index(desk, store, make_items):
     items = make_items(store, {"A-1": 1, "A-2": 2})
     payload = [

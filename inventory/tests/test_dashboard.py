@@ -130,6 +130,8 @@ def test_failed_items_and_recent_imports(store, make_items):
         integration=cart, item=items["A"], last_error="SKU A is not in the cart.", error_at=now
     )
     PushState.objects.create(integration=cart, item=items["B"], last_confirmed=2)
+    PushState.objects.create(integration=cart, item=items["C"], last_error="old", error_at=now)
+    InventoryItem.objects.filter(pk=items["C"].pk).update(archived_at=now)  # no longer pushed: not counted
     assert dashboard.failed_item_counts([store.pk]) == {store.pk: 1}
     [failed] = dashboard.failed_items(store)
     assert (failed.code, failed.integration, failed.error) == ("A", "Shop", "SKU A is not in the cart.")

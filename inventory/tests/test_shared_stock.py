@@ -176,3 +176,35 @@ def test_a_chain_without_a_loop_is_accepted(warehouse, outlet):
     popup.full_clean()
     form = StoreSourceForm(form_data(popup, outlet))
     assert form.is_valid(), form.errors
+
+
+def test_a_linked_stores_explanation_names_the_store_holding_the_stock(warehouse, outlet, make_items):
+    make_items(warehouse, {"SHIRT": 9})
+    linked_item = make_items(outlet, {"SHIRT": 70, "OWN": 4})
+    cart = rules.Cart()
+    for told in (
+        selectors.told_quantities(outlet, list(linked_item.values()), cart),
+        selectors.told_for_store(outlet, cart)[1],
+    ):
+        shirt, own = told[linked_item["SHIRT"].pk], told[linked_item["OWN"].pk]
+        assert shirt.quantity == 9
+        assert shirt.steps[0].note == (
+            "Stock is 9. It is held by this store's inventory source, Warehouse; Outlet's own count (70) is not used."
+        )
+        assert own.quantity == 4 and own.steps[0].note == "Stock is 4."
+
+
+def test_a_stock_batch_on_a_linked_store_warns_where_the_stock_is_held(warehouse, outlet, make_items):
+    from inventory.api.services import apply_stock_batch
+
+    make_items(warehouse, {"SHIRT": 9})
+    make_items(outlet, {"SHIRT": 0, "OWN": 4})
+    result = apply_stock_batch(
+        outlet, [{"code": "SHIRT", "quantity": 50}, {"code": "OWN", "quantity": 5}],
+        mode="set", on_error="reject_all", reference="api:test",
+    )
+    assert result.applied and [w["code"] for w in result.warnings] == ["SHIRT"]
+    assert result.warnings[0]["message"] == (
+        "SHIRT's stock is held by this store's inventory source, Warehouse: this count was written but carts "
+        "are told Warehouse's. Change it there."
+    )
