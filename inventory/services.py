@@ -491,11 +491,15 @@ def set_metadata(
     normalised, problems = validate_metadata(item.store, item.code, wanted)
     if problems:
         raise ValidationError(problems)
+    if normalised == current:
+        return normalised  # nothing to write, nothing for carts to hear about
     with transaction.atomic():
         item.metadata.exclude(key__in=list(normalised)).delete()
         for key, value in normalised.items():
             if current.get(key) != value:
                 ItemMetadata.objects.update_or_create(item=item, key=key, defaults={"value": value})
+        # Metadata is part of the item as staff and API clients see it ("changed since").
+        InventoryItem.objects.filter(pk=item.pk).update(updated_at=timezone.now())
         transaction.on_commit(
             lambda: metadata_changed.send(sender=InventoryItem, store_ids=[item.store_id], item_ids=[item.pk])
         )

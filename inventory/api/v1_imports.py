@@ -57,6 +57,15 @@ class ImportUploadSerializer(serializers.Serializer):
         "sheet, header_row, sku_column, qty_columns, location_column, encoding, delimiter, decimal."
     ))
 
+    def validate(self, attrs):
+        if attrs.get("dry_run") and attrs.get("preview"):
+            # Two different promises: a preview waits to be applied, a dry run never is.
+            raise serializers.ValidationError({"preview": [
+                "Send preview=true (read, then apply with …/apply/) or dry_run=true (report only, never "
+                "applied), not both."
+            ]})
+        return attrs
+
 
 class ProgressSerializer(serializers.Serializer):
     done = serializers.IntegerField()

@@ -485,6 +485,8 @@ def test_import_preview_then_apply_checks_stock_again(api, store, make_items):
     refused = api.post(f"/api/v1/stores/main/imports/{dry['id']}/apply/")
     assert refused.status_code == 409 and "dry run" in refused.json()["detail"]
     assert stock_of(store, "A-1") == 10
+    both = upload(api, b"sku,qty\nA-1,1\n", dry_run="true", preview="true")
+    assert both.status_code == 400 and "not both" in both.json()["preview"][0]
 
 
 def test_import_add_mode_and_options(api, store, make_items):

@@ -166,3 +166,14 @@ def test_the_stock_writer_is_prepared_on_postgresql_after_a_few_runs(store, make
         cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", ["%locked AS%"])
         prepared = [row[0] for row in cursor.fetchall()]
     assert len(prepared) == 1 and "FOR UPDATE" in prepared[0]
+
+
+def test_changed_metadata_marks_the_item_changed_and_unchanged_metadata_writes_nothing(store, make_items):
+    item = make_items(store, {"A-1": 1})["A-1"]
+    InventoryItem.objects.filter(pk=item.pk).update(updated_at="2020-01-01T00:00:00Z")
+    services.set_metadata(item, {"max": "5"})
+    first = InventoryItem.objects.get(pk=item.pk).updated_at
+    assert first.year > 2020
+    InventoryItem.objects.filter(pk=item.pk).update(updated_at="2020-01-01T00:00:00Z")
+    services.set_metadata(item, {"max": "5"})  # the same again
+    assert InventoryItem.objects.get(pk=item.pk).updated_at.year == 2020
