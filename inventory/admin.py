@@ -637,14 +637,9 @@ class InventoryItemAdmin(StoreScopedAdmin):
                 f"recorded in the stock history.",
                 messages.SUCCESS,
             )
-        replace = obj.metadata.filter(key="code_replace").values_list("value", flat=True).first()
-        if replace:  # design §5: the item's own count is not what carts are told
-            self.message_user(
-                request,
-                f"{obj.code} is sent to carts as {replace} (code_replace): its own count is kept, "
-                f"but carts are told the count of what replaces it.",
-                messages.WARNING,
-            )
+        ignored = selectors.counts_carts_ignore(obj.store, [(obj.pk, obj.code)]).get(obj.pk)
+        if ignored:  # the same warning as the API's
+            self.message_user(request, ignored, messages.WARNING)
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not ItemMetadata:

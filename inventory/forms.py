@@ -102,12 +102,9 @@ class InventoryItemForm(forms.ModelForm):
                 self.add_error("code", f"{store} already has an item with the SKU {code}.")
         old_code = self.instance.code if self.instance.pk else None
         if old_code and code and code != old_code and store is not None:
-            users = selectors.replacing_items(store, old_code)
-            if users:  # the same rule as the API's
-                self.add_error("code", (
-                    f"{', '.join(users)} take{'s' if len(users) == 1 else ''} {old_code}'s count "
-                    f"(code_replace); change {'it' if len(users) == 1 else 'them'} first."
-                ))
+            refusal = selectors.code_in_use(store, old_code)  # the same rule as the API's
+            if refusal:
+                self.add_error("code", refusal)
         return cleaned
 
     @property

@@ -88,13 +88,19 @@ def stock_by_code(store: Store, codes: Iterable[str]) -> dict[str, int]:
     neither are absent.
     """
     wanted = list(dict.fromkeys(codes))
+    result = _own_stock_by_code(store, wanted)
+    if store.inventory_source_id:
+        result.update(stock_by_code(store.inventory_source, wanted))
+    return result
+
+
+def _own_stock_by_code(store: Store, codes: Iterable[str]) -> dict[str, int]:
+    """The store's own items' stock by SKU, its inventory source aside."""
     result: dict[str, int] = {}
-    for chunk in _chunks(wanted):
+    for chunk in _chunks(list(dict.fromkeys(codes))):
         result.update(
             InventoryItem.objects.active().filter(store=store, code__in=chunk).values_list("code", "stock")
         )
-    if store.inventory_source_id:
-        result.update(stock_by_code(store.inventory_source, wanted))
     return result
 
 
@@ -120,6 +126,51 @@ def replacing_items(store: Store, code: str) -> list[str]:
     return sorted(other for other, value in rows if code in rules.parse_code_replace(value))
 
 
+def code_in_use(store: Store, code: str, *, until: str = "first") -> str | None:
+    """Why ``code`` may not be renamed or deleted now (other items take its count), or None.
+
+    One wording for the admin and the APIs; ``until`` ends it ("first", "before deleting X").
+    """
+    users = replacing_items(store, code)
+    if not users:
+        return None
+    one = len(users) == 1
+    return (
+        f"{', '.join(users)} take{'s' if one else ''} {code}'s count (code_replace); "
+        f"change {'it' if one else 'them'} {until}."
+    )
+
+
+def counts_carts_ignore(store: Store, items: Sequence[tuple[int, str]]) -> dict[int, str]:
+    """For the ``(item_id, code)`` given whose own count carts are not told, why (design §5,
+    §7): the item takes its count from what replaces it (``code_replace``), or the store's
+    inventory source holds the SKU.  A count written to such an item is kept, but writing it
+    changes nothing a cart sees, so the admin and the APIs say so."""
+    ids = [item_id for item_id, _code in items]
+    replaced: dict[int, str] = {}
+    for chunk in _chunks(ids):
+        replaced.update(
+            ItemMetadata.objects.filter(item_id__in=chunk, key="code_replace").values_list("item_id", "value")
+        )
+    held: set[str] = set()
+    if store.inventory_source_id:
+        held = set(stock_by_code(store.inventory_source, [code for _id, code in items]))
+    why: dict[int, str] = {}
+    for item_id, code in items:
+        if code in held:
+            source = store.inventory_source.name
+            why[item_id] = (
+                f"{code}'s stock is held by this store's inventory source, {source}: its own count is kept, "
+                f"but carts are told {source}'s. Change it there."
+            )
+        elif item_id in replaced:
+            why[item_id] = (
+                f"{code} is sent to carts as {replaced[item_id]} (code_replace): its own count is kept, "
+                "but carts are told the count of what replaces it."
+            )
+    return why
+
+
 def replacing_codes(store: Store, codes: Iterable[str]) -> set[str]:
     """Which of ``codes`` carry ``code_replace`` in ``store`` (a chain if named)."""
     found: set[str] = set()
@@ -137,8 +188,13 @@ def told_quantities(store: Store, items: Sequence[InventoryItem], cart: rules.Ca
     metadata = metadata_by_item(item.pk for item in items)
     codes = [item.code for item in items]
     component_codes = _component_codes(metadata)
-    stocks = stock_by_code(store, [*codes, *component_codes])
-    from_source = set(stock_by_code(store.inventory_source, codes)) if store.inventory_source_id else set()
+    wanted = [*codes, *component_codes]
+    stocks = _own_stock_by_code(store, wanted)
+    from_source: set[str] = set()
+    if store.inventory_source_id:
+        held = stock_by_code(store.inventory_source, wanted)
+        from_source = {code for code in codes if code in held}
+        stocks.update(held)
     return _tell(
         [(item.pk, item.code, item.stock) for item in items], metadata, stocks, store, cart, component_codes,
         from_source,

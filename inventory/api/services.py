@@ -22,7 +22,6 @@ from django.db import IntegrityError, transaction
 from inventory import rules, selectors
 from inventory import services as stock_services
 from inventory.models import InventoryItem, ItemMetadata, StockLedgerEntry, Store
-from inventory.selectors import replacing_items
 
 DETAIL_FIELDS = ("name", "price", "cost", "weight", "location")
 SET, ADD = "set", "add"
@@ -204,12 +203,9 @@ def update_item(
     new_code = item.code
     if code is not None and str(code).strip() != item.code:
         new_code = _check_code(store, code, exclude_pk=item.pk)
-        users = replacing_items(store, item.code)
-        if users:
-            raise Invalid({"code": [
-                f"{', '.join(users)} take{'s' if len(users) == 1 else ''} {item.code}'s count "
-                f"(code_replace); change {'it' if len(users) == 1 else 'them'} first."
-            ]})
+        refusal = selectors.code_in_use(store, item.code)
+        if refusal:
+            raise Invalid({"code": [refusal]})
     quantity = None if stock is None else _check_stock(stock)
     wanted = None
     if metadata is not None:
@@ -245,12 +241,9 @@ def update_item(
 
 def archive_item(item: InventoryItem) -> None:
     """Deleting through an API archives, as everywhere: the ledger stays."""
-    users = replacing_items(item.store, item.code)
-    if users:
-        raise Invalid({"code": [
-            f"{', '.join(users)} take{'s' if len(users) == 1 else ''} {item.code}'s count "
-            f"(code_replace); change {'it' if len(users) == 1 else 'them'} before deleting {item.code}."
-        ]})
+    refusal = selectors.code_in_use(item.store, item.code, until=f"before deleting {item.code}")
+    if refusal:
+        raise Invalid({"code": [refusal]})
     stock_services.archive_item(item)
 
 
@@ -369,45 +362,17 @@ def apply_stock_batch(
         for change in writer(values, source=StockLedgerEntry.API, reference=reference, user=user)
     }
     result.applied = True
-    replaced = _replaced_by(list(values))
-    held_elsewhere = (
-        set(selectors.stock_by_code(store.inventory_source, [code for _index, code, _qty in valid]))
-        if store.inventory_source_id
-        else set()
-    )
+    ignored = selectors.counts_carts_ignore(store, [(found[code][0], code) for _index, code, _qty in valid])
     for index, code, quantity in valid:
         item_id, stock_seen = found[code]
-        if code in held_elsewhere:
-            result.warnings.append({
-                "index": index, "code": code, "field": "quantity",
-                "message": f"{code}'s stock is held by this store's inventory source, "
-                           f"{store.inventory_source.name}: this count was written but carts are told "
-                           f"{store.inventory_source.name}'s. Change it there.",
-            })
-        if item_id in replaced:
-            result.warnings.append({
-                "index": index, "code": code, "field": "quantity",
-                "message": f"{code} is sent to carts as {replaced[item_id]} (code_replace): its own count "
-                           "was written but carts are told the count of what replaces it.",
-            })
+        if item_id in ignored:
+            result.warnings.append({"index": index, "code": code, "field": "quantity", "message": ignored[item_id]})
         change = changes.get(item_id)
         before, after = (change.before, change.after) if change else (stock_seen, stock_seen)
         if change is None and mode == SET:
             before = after = quantity
         result.results.append({"index": index, "code": code, "before": before, "after": after})
     return result
-
-
-def _replaced_by(item_ids: list[int]) -> dict[int, str]:
-    """``{item_id: code_replace}`` of those items that carry one (design §5: their own
-    count is ignored when carts are told)."""
-    found: dict[int, str] = {}
-    for start in range(0, len(item_ids), LOOKUP_CHUNK):
-        found.update(
-            ItemMetadata.objects.filter(item_id__in=item_ids[start:start + LOOKUP_CHUNK], key="code_replace")
-            .values_list("item_id", "value")
-        )
-    return found
 
 
 def _items_by_code(store: Store, codes: list[str]) -> dict[str, tuple[int, int]]:

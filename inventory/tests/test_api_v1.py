@@ -303,7 +303,7 @@ def test_batch_warns_when_carts_ignore_the_count_written(api, store, make_items)
     assert body["applied"] and body["errors"] == []
     assert body["warnings"] == [{
         "index": 0, "code": "GIFT", "field": "quantity",
-        "message": "GIFT is sent to carts as MUG,TOWEL,TOWEL (code_replace): its own count was written but "
+        "message": "GIFT is sent to carts as MUG,TOWEL,TOWEL (code_replace): its own count is kept, but "
                    "carts are told the count of what replaces it.",
     }]
 

@@ -205,6 +205,6 @@ def test_a_stock_batch_on_a_linked_store_warns_where_the_stock_is_held(warehouse
     )
     assert result.applied and [w["code"] for w in result.warnings] == ["SHIRT"]
     assert result.warnings[0]["message"] == (
-        "SHIRT's stock is held by this store's inventory source, Warehouse: this count was written but carts "
+        "SHIRT's stock is held by this store's inventory source, Warehouse: its own count is kept, but carts "
         "are told Warehouse's. Change it there."
     )
