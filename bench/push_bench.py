@@ -138,7 +138,7 @@ def main():
     stock_services.set_stock(changed, source="api")
     fake.clear_log()
     t = time.perf_counter()
-    lines, _not_sent, _by_sku = services.planned_lines(cart)
+    services.planned_lines(cart)
     plan_s = time.perf_counter() - t
     fake.clear_log()
     t = time.perf_counter()

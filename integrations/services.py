@@ -637,17 +637,37 @@ def _skip_pull_items(store: Store, integration_slug: str) -> set[int]:
 # --- push ----------------------------------------------------------------------
 
 
-def planned_lines(integration: Integration, *, everything: bool = False):
-    """What a push would send now: (lines, not_sent, by_sku).
+class Seen(NamedTuple):
+    """What the hub last recorded of one item at one cart (a push state, read whole per push)."""
+
+    remote_id: str
+    last_confirmed: int | None
+    needs_reconcile: bool
+    last_error: str
+    refused_quantity: int | None
+
+
+class PushPlan(NamedTuple):
+    """What a push would do now (:func:`planned_lines`)."""
+
+    lines: list[PushLine]
+    not_sent: list[tuple]
+    by_sku: dict[str, int]
+    settled_with_error: list[int]
+
+
+def planned_lines(integration: Integration, *, everything: bool = False) -> PushPlan:
+    """What a push would send now; reads only.
 
     ``lines`` are PushLines of items whose told quantity differs from what the
-    cart last confirmed.  ``not_sent`` are (item_id, code, told, state) of
-    items left out: those told nothing (``told.quantity`` is None) and those
-    *held back* (:func:`is_held_back`): the cart refused this very quantity
-    and nothing has changed since, so sending it again would only be refused
-    again — on every push, forever.  ``everything`` sends every told item.
-    An error left on an item the cart already holds right (the cause fixed
-    since) is cleared here, since no push will send that item again.
+    cart last confirmed.  ``not_sent`` are (item_id, code, told, seen) of items
+    left out: those told nothing (``told.quantity`` is None) and those *held
+    back* (:func:`is_held_back`): the cart refused this very quantity and
+    nothing has changed since, so sending it again would only be refused
+    again — on every push, forever.  ``settled_with_error`` are items the cart
+    already holds right that still carry an error from an earlier run (the
+    cause fixed since): no push will send them, so :func:`push` clears it.
+    ``everything`` sends every told item.
     """
     rows, told = selectors.told_for_store(integration.store, cart_for(integration))
     # A plain query: a store's push states are read whole on every push.
@@ -657,45 +677,40 @@ def planned_lines(integration: Integration, *, everything: bool = False):
             f"FROM {PushState._meta.db_table} WHERE integration_id = %s",
             [integration.pk],
         )
-        states = {row[0]: row[1:] for row in cursor.fetchall()}
-    lines, not_sent, by_sku = [], [], {}
-    settled_with_error = []
+        states = {row[0]: Seen(*row[1:]) for row in cursor.fetchall()}
+    plan = PushPlan([], [], {}, [])
     for item_id, code, _stock in rows:
         result = told[item_id]
-        state = states.get(item_id)
+        seen = states.get(item_id)
         if result.quantity is None:
-            not_sent.append((item_id, code, result, state))
+            plan.not_sent.append((item_id, code, result, seen))
             continue
-        remote_id, last_confirmed = (state[0], state[1]) if state else ("", None)
-        if (
-            not everything
-            and state is not None
-            and remote_id
-            and last_confirmed == result.quantity
-            and not state[2]
-        ):
-            if state[3] and state[4] is None:
-                # The cart holds the right count and the item is fine now (its part renamed
-                # back, say): an error left from an earlier run is no longer true.
-                settled_with_error.append(item_id)
+        confirmed = (
+            seen is not None
+            and seen.remote_id
+            and seen.last_confirmed == result.quantity
+            and not seen.needs_reconcile
+        )
+        if confirmed and not everything:
+            if seen.last_error and seen.refused_quantity is None:
+                plan.settled_with_error.append(item_id)
             continue
-        if not everything and is_held_back(result.quantity, state):
-            not_sent.append((item_id, code, result, state))
+        if not everything and is_held_back(result.quantity, seen):
+            plan.not_sent.append((item_id, code, result, seen))
             continue
-        lines.append(
+        plan.lines.append(
             PushLine(
-                sku=code, quantity=result.quantity, remote_id=remote_id or None, last_confirmed=last_confirmed
+                sku=code,
+                quantity=result.quantity,
+                remote_id=(seen.remote_id or None) if seen else None,
+                last_confirmed=seen.last_confirmed if seen else None,
             )
         )
-        by_sku[code] = item_id
-    for start in range(0, len(settled_with_error), 10_000):
-        PushState.objects.filter(
-            integration=integration, item_id__in=settled_with_error[start : start + 10_000]
-        ).update(last_error="", error_at=None)
-    return lines, not_sent, by_sku
+        plan.by_sku[code] = item_id
+    return plan
 
 
-def is_held_back(quantity: int, state) -> bool:
+def is_held_back(quantity: int, seen: Seen | None) -> bool:
     """Whether an item told ``quantity`` is left out of pushes because the cart refused it.
 
     Held back: the cart's last answer for the item was a refusal (not a 429,
@@ -703,16 +718,28 @@ def is_held_back(quantity: int, state) -> bool:
     no webhook has marked the item since.
     What releases it is a change: of the told quantity; of the cart, seen by a
     reconcile or a webhook; of the item's SKU or of the integration's
-    connection (both clear the refusal).  ``state`` is a row of
-    :func:`planned_lines`.
+    connection (both clear the refusal).
     """
-    return state is not None and state[4] is not None and state[4] == quantity and bool(state[3]) and not state[2]
+    return (
+        seen is not None
+        and seen.refused_quantity == quantity
+        and bool(seen.last_error)
+        and not seen.needs_reconcile
+    )
+
+
+def _clear_settled_errors(integration: Integration, item_ids: list[int]) -> None:
+    for start in range(0, len(item_ids), 10_000):
+        PushState.objects.filter(integration=integration, item_id__in=item_ids[start : start + 10_000]).update(
+            last_error="", error_at=None
+        )
 
 
 def push(integration: Integration, *, trigger: str = "manual") -> SyncRun:
     """Send every item whose told quantity the cart has not confirmed yet
     (except those it refused at that quantity: :func:`is_held_back`)."""
-    lines, not_sent, by_sku = planned_lines(integration)
+    lines, not_sent, by_sku, settled_with_error = planned_lines(integration)
+    _clear_settled_errors(integration, settled_with_error)
     if not integration.first_push_confirmed:
         return _preview(integration, trigger, lines, not_sent)
     run = _start(integration, SyncRun.PUSH, trigger)
@@ -891,17 +918,17 @@ def _record_not_sent(integration, not_sent, run):
     every run still shows them failing."""
     now = timezone.now()
     states = []
-    for item_id, code, told, state in not_sent:
+    for item_id, code, told, seen in not_sent:
         if told.quantity is not None:
             _item_error(
                 run,
                 code,
-                f"{state[3]} (the cart refused {told.quantity}: sent again when that changes "
+                f"{seen.last_error} (the cart refused {told.quantity}: sent again when that changes "
                 f"or at the next reconcile)",
             )
         elif told.error:
             _item_error(run, code, told.error)
-            if state is None or state[3] != told.error:
+            if seen is None or seen.last_error != told.error:
                 states.append(StateRow(integration.pk, item_id, last_error=told.error, error_at=now))
     _upsert_states(states, ["last_error", "error_at", "refused_quantity"])
 
