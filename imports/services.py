@@ -28,7 +28,7 @@ from inventory.models import InventoryItem, ItemMetadata, StockLedgerEntry, Stor
 from inventory.tasks import offload
 
 from . import staging
-from .analysis import Plan, analyse, issue
+from .analysis import METADATA_LEFT_OUT, Plan, analyse, clean_metadata, issue
 from .models import ImportJob, ImportLine
 from .reading import FileRefused
 
@@ -322,7 +322,9 @@ def _write_details(lines: list[tuple]) -> list[dict]:
     Each metadata value was checked against the store as it was; rows of one file
     can still conflict with each other (A replaced by B while B is given a
     ``code_replace`` of its own).  Such an item's metadata is left out and its
-    row reported, like any other bad cell, instead of failing the whole file.
+    cells reported the way the analysis reports a bad cell, instead of failing
+    the whole file.  (``set_metadata`` checks before it writes, so a refusal
+    leaves the transaction as it was.)
     """
     details, metadata = {}, {}
     for item_id, _old, _new, _changes_stock, writes, sku, row in lines:
@@ -334,22 +336,14 @@ def _write_details(lines: list[tuple]) -> list[dict]:
     if details:
         stock_services.update_details(details)
     errors = []
+    items = InventoryItem.objects.select_related("store").in_bulk(list(metadata))
     for item_id, (values, sku, row) in metadata.items():
-        item = InventoryItem.objects.get(pk=item_id)
         try:
-            with transaction.atomic():
-                stock_services.set_metadata(item, values)
+            stock_services.set_metadata(items[item_id], values)
         except ValidationError as exc:
-            if hasattr(exc, "error_dict"):
-                keyed = exc.message_dict
-            else:  # one key written: the problem is that key's cell
-                keyed = {next(iter(values)) if len(values) == 1 else "": exc.messages}
-            for key, messages in keyed.items():
-                column = f"metadata:{key}" if key in values else "metadata"
-                value = values.get(key, sku)
-                errors.extend(
-                    issue(row, column, value, f"{sku}: {message} Its metadata was left out.") for message in messages
-                )
+            _normalised, problems = clean_metadata(items[item_id].store, sku, values, row)
+            errors.extend(problems or [issue(row, "metadata", sku, f"{sku}: {' '.join(exc.messages)} "
+                                                                  f"{METADATA_LEFT_OUT}")])
     return errors
 
 

@@ -53,9 +53,7 @@ def _plain_sku(sku: str) -> bool:
     if first.isdigit():
         return "e" not in sku and "E" not in sku
     if first in "TtGgSs":
-        # is_total_label's own first test, inline: most such SKUs are no label at all.
-        lowered = sku.lower()
-        return ("tot" not in lowered and "sum" not in lowered) or not is_total_label(sku)
+        return not is_total_label(sku)
     return first == "E" and not sku.startswith("Err:")
 
 

@@ -168,7 +168,7 @@ def test_rows_whose_code_replace_conflict_with_each_other_are_reported_not_fatal
     for error in job.errors:
         assert (error["row"], error["column"], error["value"]) == (3, "metadata:code_replace", "A")
         assert "chains are not allowed" in error["message"]
-        assert error["message"].endswith("Its metadata was left out.")
+        assert error["message"].endswith("This row's metadata is left out; the rest of the row applies.")
     stocks = dict(InventoryItem.objects.values_list("code", "stock"))
     assert stocks == {"A": 4, "B": 5}
     meta = dict(ItemMetadata.objects.values_list("item__code", "value"))
