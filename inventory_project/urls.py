@@ -11,4 +11,3 @@ urlpatterns = [
     path("api/", include("integrations.api_urls")),
     path("integrations/", include("integrations.urls")),
 ]
-

@@ -285,7 +285,7 @@ class V2View(View):
             )
         token = tokens.token_for_key(key)
         store = None
-        if token is not None and store_id.isascii() and store_id.isdigit() and int(store_id) <= MAX_ID:
+        if token is not None and int(store_id) <= MAX_ID:  # a number, checked above
             store = token.stores.filter(pk=int(store_id)).first()
         if store is None:
             # One answer for a wrong key and a key of another store: no probing.
